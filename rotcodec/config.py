@@ -1,0 +1,174 @@
+"""Model configuration: frozen dataclasses, presets, and a strict dict round trip.
+
+A checkpoint stores ``CodecConfig.to_dict()`` so that it can rebuild its own model; recipes
+(TOML) fill the same dataclasses. Unknown keys are an error, never silently ignored.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
+
+__all__ = ["QuantizerConfig", "CodecConfig", "PRESETS"]
+
+ESTIMATORS = ("rotation", "ste")
+CODEBOOK_LEARNING = ("ema", "loss")
+RESIDUAL_ROUTES = ("detached", "chained")
+ACTIVATIONS = ("snake", "elu")
+
+
+def _check(cond: bool, msg: str) -> None:
+    if not cond:
+        raise ValueError(msg)
+
+
+@dataclass(frozen=True)
+class QuantizerConfig:
+    """Residual VQ settings.
+
+    estimator: gradient estimator through the lookup, ``"rotation"`` or ``"ste"``.
+    codebook: how codes learn, ``"ema"`` (k-means init, EMA updates) or ``"loss"`` (a learned
+        parameter trained by the ``vq/codebook`` loss). The estimator gives the codebook no gradient.
+    dead_code_threshold: a code whose EMA usage falls below this fraction of the mean usage
+        (1.0 = uniform) is replaced by a random encoder vector of the current batch; 0 disables.
+        Relative, so the same value works for any batch size and codebook size.
+    residual_route: ``"detached"`` (each stage quantises ``sg(residual)`` but its gradient goes
+        straight to the encoder latent, so the latent gets the sum over active stages) or
+        ``"chained"`` (residuals keep the estimators' graph, as in EnCodec/DAC).
+    dropout: probability, per batch item, of training with a random number of stages 1..n_q.
+    """
+
+    n_q: int = 12
+    codebook_size: int = 1024
+    code_dim: int = 8
+    estimator: str = "rotation"
+    codebook: str = "ema"
+    normalize: bool = False
+    ema_decay: float = 0.99
+    kmeans_init: bool = True
+    kmeans_iters: int = 10
+    dead_code_threshold: float = 0.05
+    residual_route: str = "detached"
+    dropout: float = 0.5
+    eps: float = 1e-6
+
+    def __post_init__(self) -> None:
+        _check(self.n_q >= 1, f"quantizer.n_q must be >= 1, got {self.n_q}")
+        _check(self.codebook_size >= 2, f"quantizer.codebook_size must be >= 2, got {self.codebook_size}")
+        _check(self.code_dim >= 1, f"quantizer.code_dim must be >= 1, got {self.code_dim}")
+        _check(self.estimator in ESTIMATORS, f"quantizer.estimator must be one of {ESTIMATORS}, got {self.estimator!r}")
+        _check(self.codebook in CODEBOOK_LEARNING, f"quantizer.codebook must be one of {CODEBOOK_LEARNING}, got {self.codebook!r}")
+        _check(self.residual_route in RESIDUAL_ROUTES, f"quantizer.residual_route must be one of {RESIDUAL_ROUTES}, got {self.residual_route!r}")
+        _check(0.0 <= self.dropout <= 1.0, f"quantizer.dropout must be in [0, 1], got {self.dropout}")
+        _check(0.0 < self.ema_decay < 1.0, f"quantizer.ema_decay must be in (0, 1), got {self.ema_decay}")
+        _check(self.dead_code_threshold >= 0, "quantizer.dead_code_threshold must be >= 0")
+
+    @property
+    def bits(self) -> float:
+        """Bits per code, log2(codebook_size)."""
+        return math.log2(self.codebook_size)
+
+
+@dataclass(frozen=True)
+class CodecConfig:
+    """The whole codec: sample rate, SEANet/DAC-style encoder and decoder sizes, and the RVQ.
+
+    The hop length (samples per frame) is the product of ``strides``; the encoder's channels
+    double at each stride (``channels * 2**len(strides)`` before the latent projection) and the
+    decoder's halve from ``decoder_channels``.
+    """
+
+    name: str = "custom"
+    sample_rate: int = 16000
+    channels: int = 32
+    decoder_channels: int = 256
+    strides: tuple[int, ...] = (2, 4, 5, 8)
+    latent_dim: int = 128
+    dilations: tuple[int, ...] = (1, 3, 9)
+    kernel_size: int = 7
+    activation: str = "snake"
+    quantizer: QuantizerConfig = field(default_factory=QuantizerConfig)
+
+    def __post_init__(self) -> None:
+        # TOML and JSON give lists; keep tuples so the config stays hashable and frozen.
+        object.__setattr__(self, "strides", tuple(self.strides))
+        object.__setattr__(self, "dilations", tuple(self.dilations))
+        if isinstance(self.quantizer, dict):
+            object.__setattr__(self, "quantizer", QuantizerConfig(**self.quantizer))
+        _check(self.sample_rate > 0, f"sample_rate must be > 0, got {self.sample_rate}")
+        _check(len(self.strides) >= 1 and all(s >= 1 for s in self.strides), f"strides must be >= 1, got {self.strides}")
+        _check(self.channels >= 1 and self.decoder_channels >= 2 ** len(self.strides),
+               "channels must be >= 1 and decoder_channels >= 2**len(strides)")
+        _check(self.activation in ACTIVATIONS, f"activation must be one of {ACTIVATIONS}, got {self.activation!r}")
+        _check(self.kernel_size % 2 == 1, f"kernel_size must be odd, got {self.kernel_size}")
+
+    @property
+    def hop_length(self) -> int:
+        return math.prod(self.strides)
+
+    @property
+    def frame_rate(self) -> float:
+        return self.sample_rate / self.hop_length
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able dict (lists for tuples), the inverse of :meth:`from_dict`."""
+        d = dataclasses.asdict(self)
+        d["strides"] = list(self.strides)
+        d["dilations"] = list(self.dilations)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "CodecConfig":
+        """Strict inverse of :meth:`to_dict`: unknown keys raise ``ValueError``."""
+        d = dict(d)
+        q = d.pop("quantizer", {})
+        _reject_unknown(cls, d, "")
+        _reject_unknown(QuantizerConfig, q, "quantizer.")
+        return cls(**d, quantizer=QuantizerConfig(**q))
+
+    def with_updates(self, **changes: Any) -> "CodecConfig":
+        """A copy with fields changed; ``quantizer`` may be a dict of quantizer fields to change."""
+        q = changes.pop("quantizer", None)
+        if isinstance(q, dict):
+            _reject_unknown(QuantizerConfig, q, "quantizer.")
+            changes["quantizer"] = replace(self.quantizer, **q)
+        elif q is not None:
+            changes["quantizer"] = q
+        _reject_unknown(type(self), changes, "")
+        return replace(self, **changes)
+
+    @classmethod
+    def preset(cls, name: str) -> "CodecConfig":
+        """One of :data:`PRESETS`: ``tiny`` (CPU tests), ``speech16k`` (6 kbps), ``audio24k`` (24 kbps)."""
+        try:
+            return PRESETS[name]
+        except KeyError:
+            raise ValueError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}") from None
+
+
+def _reject_unknown(cls: type, d: dict[str, Any], prefix: str) -> None:
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(d) - known)
+    if unknown:
+        raise ValueError(f"unknown config key(s): {', '.join(prefix + k for k in unknown)}")
+
+
+PRESETS: dict[str, CodecConfig] = {
+    # Under 1 M parameters: for tests and CPU smoke runs. 50 frames/s, 4 x 256 codes = 1.6 kbps.
+    "tiny": CodecConfig(
+        name="tiny", sample_rate=16000, channels=8, decoder_channels=64, strides=(2, 4, 5, 8),
+        latent_dim=32, dilations=(1, 3), quantizer=QuantizerConfig(n_q=4, codebook_size=256, code_dim=8),
+    ),
+    # 16 kHz speech: hop 320 = 50 frames/s, 12 x 1024 codes = 0.5 kbps a stage, 6 kbps in all.
+    "speech16k": CodecConfig(
+        name="speech16k", sample_rate=16000, channels=32, decoder_channels=384, strides=(2, 4, 5, 8),
+        latent_dim=128, quantizer=QuantizerConfig(n_q=12, codebook_size=1024, code_dim=8),
+    ),
+    # 24 kHz general audio: hop 320 = 75 frames/s, 0.75 kbps a stage, 32 stages = 24 kbps.
+    "audio24k": CodecConfig(
+        name="audio24k", sample_rate=24000, channels=32, decoder_channels=512, strides=(2, 4, 5, 8),
+        latent_dim=128, quantizer=QuantizerConfig(n_q=32, codebook_size=1024, code_dim=8),
+    ),
+}

@@ -1,0 +1,142 @@
+"""The codec: encoder -> residual VQ -> decoder, with bitrate bookkeeping.
+
+Shapes: ``wav [B, 1, T]`` (mono, at ``sample_rate``), ``codes [B, n_q, F]`` with
+``F = ceil(T / hop)``; the waveform is zero-padded on the right to ``F * hop`` and the decoder's
+output trimmed back to ``T``, so output length equals input length for any ``T``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from typing import NamedTuple
+
+import torch
+from torch import nn
+
+from rotcodec.config import CodecConfig
+from rotcodec.files import atomic_torch_save
+from rotcodec.model.seanet import Decoder, Encoder
+from rotcodec.quantize.rvq import ResidualVQ
+
+__all__ = ["Codec", "CodecOutput", "MODEL_FORMAT", "MODEL_VERSION"]
+
+MODEL_FORMAT = "rotcodec-model"
+MODEL_VERSION = 1
+
+
+class CodecOutput(NamedTuple):
+    """Training forward result: ``wav [B, 1, T]``, ``codes [B, n_q, F]``, named ``losses`` and
+    ``metrics`` (``vq/...``), and ``n_active [B]`` (stages used per item, quantizer dropout)."""
+
+    wav: torch.Tensor
+    codes: torch.Tensor
+    losses: dict[str, torch.Tensor]
+    metrics: dict[str, torch.Tensor]
+    n_active: torch.Tensor
+
+
+class Codec(nn.Module):
+    """A neural audio codec built from ``config``; parts may be passed in (tests, experiments).
+
+    Args:
+        config: the :class:`CodecConfig` (stored with the weights by :meth:`save`).
+        encoder, quantizer, decoder: optional replacements for the parts built from ``config``
+            (e.g. tiny or identity modules); they must keep the shapes documented above.
+    """
+
+    def __init__(self, config: CodecConfig, encoder: nn.Module | None = None,
+                 quantizer: nn.Module | None = None, decoder: nn.Module | None = None):
+        super().__init__()
+        self.config = config
+        self.encoder = encoder if encoder is not None else Encoder(config)
+        self.quantizer = quantizer if quantizer is not None else ResidualVQ(config.latent_dim, config.quantizer)
+        self.decoder = decoder if decoder is not None else Decoder(config)
+
+    # ----- bookkeeping ---------------------------------------------------------------------
+    @property
+    def sample_rate(self) -> int:
+        return self.config.sample_rate
+
+    @property
+    def hop_length(self) -> int:
+        return self.config.hop_length
+
+    @property
+    def frame_rate(self) -> float:
+        """Frames (code vectors) per second: ``sample_rate / hop_length``."""
+        return self.config.frame_rate
+
+    @property
+    def n_q(self) -> int:
+        """The number of stages (the highest bitrate)."""
+        return self.config.quantizer.n_q
+
+    def bitrate(self, n_q: int | None = None) -> float:
+        """Bits per second with ``n_q`` stages (all when None): ``frame_rate * n_q * log2(K)``."""
+        n_q = self.n_q if n_q is None else n_q
+        if not 1 <= n_q <= self.n_q:
+            raise ValueError(f"n_q must be between 1 and {self.n_q}, got {n_q}")
+        return self.frame_rate * n_q * self.config.quantizer.bits
+
+    def n_q_for_kbps(self, kbps: float | None) -> int:
+        """The largest ``n_q`` whose bitrate does not exceed ``kbps`` (all stages for None)."""
+        if kbps is None:
+            return self.n_q
+        if not math.isfinite(kbps) or kbps <= 0:
+            raise ValueError(f"kbps must be a positive number, got {kbps}")
+        per_stage = self.bitrate(1) / 1000
+        n_q = min(self.n_q, math.floor(kbps / per_stage + 1e-9))
+        if n_q < 1:
+            raise ValueError(
+                f"{kbps} kbps is below one stage ({per_stage:g} kbps) for this model; "
+                f"choose between {per_stage:g} and {self.bitrate() / 1000:g} kbps")
+        return n_q
+
+    # ----- coding ----------------------------------------------------------------------------
+    def _check_wav(self, wav: torch.Tensor) -> None:
+        if wav.dim() != 3 or wav.shape[1] != 1:
+            raise ValueError(f"wav must be [B, 1, T] (mono), got shape {tuple(wav.shape)}")
+        if wav.shape[-1] < 1:
+            raise ValueError("wav has no samples")
+
+    def _pad(self, wav: torch.Tensor) -> torch.Tensor:
+        """Right-pad ``[B, 1, T]`` with zeros to a multiple of the hop length."""
+        extra = (-wav.shape[-1]) % self.hop_length
+        return torch.nn.functional.pad(wav, (0, extra)) if extra else wav
+
+    @torch.no_grad()
+    def encode(self, wav: torch.Tensor, n_q: int | None = None) -> torch.Tensor:
+        """``wav [B, 1, T]`` -> codes ``[B, n_q, ceil(T / hop)]`` (int64)."""
+        self._check_wav(wav)
+        return self.quantizer.encode(self.encoder(self._pad(wav)), n_q)
+
+    @torch.no_grad()
+    def decode(self, codes: torch.Tensor, length: int | None = None) -> torch.Tensor:
+        """codes ``[B, n, F]`` (any ``1 <= n <= n_q``) -> ``wav [B, 1, length or F * hop]``."""
+        wav = self.decoder(self.quantizer.decode(codes))
+        return wav if length is None else wav[..., :length]
+
+    def forward(self, wav: torch.Tensor, n_q: int | None = None) -> CodecOutput:
+        """Training/eval forward of ``wav [B, 1, T]``; output ``wav`` has the same length ``T``.
+
+        In training mode quantizer dropout draws the stages per item; in eval mode the result's
+        ``wav`` equals ``decode(encode(wav, n_q), T)``.
+        """
+        self._check_wav(wav)
+        length = wav.shape[-1]
+        res = self.quantizer(self.encoder(self._pad(wav)), n_q)
+        out = self.decoder(res.quantized)[..., :length]
+        return CodecOutput(out, res.codes, res.losses, res.metrics, res.n_active)
+
+    def model_file(self) -> dict:
+        """The content of a model file: format tag, config and weights (no pickled objects)."""
+        return {"format": MODEL_FORMAT, "version": MODEL_VERSION, "config": self.config.to_dict(),
+                "state_dict": self.state_dict()}
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write an inference model file (config + weights) that :func:`rotcodec.load_model` reads.
+
+        Written to a temporary file and renamed, so an interrupted save never leaves a partial file.
+        """
+        atomic_torch_save(self.model_file(), path)
