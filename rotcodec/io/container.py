@@ -1,0 +1,365 @@
+"""The ``.rcq`` token file: a small validated JSON header plus bit-packed codes, CRC-protected.
+
+Upper layer of the file format (``bitpack.py`` is the lower one); works on any ``IO[bytes]``
+and never imports the model. Layout, little endian::
+
+    magic        4 bytes  b"RCQ\\x89"
+    version      uint8    FORMAT_VERSION
+    header_len   uint32   length of the JSON header in bytes (<= MAX_HEADER_BYTES)
+    header       compact UTF-8 JSON object (see Header; short keys keep files near nominal rate)
+    header_crc   uint32   zlib.crc32(header)
+    payload      packed_size(frames * channels * n_q, bits) bytes of bit-packed codes
+    payload_crc  uint32   zlib.crc32(payload)
+    (end of file; trailing bytes are an error)
+
+Codes are ``[C, n_q, F]`` (channels, stages, frames) in the API and stored frame-major,
+i.e. as ``[F, C, n_q]`` flattened in C order, so a streaming reader can decode frames in order.
+
+Every malformed input raises :class:`~rotcodec.errors.FormatError` and nothing else, and the
+reader checks the payload size the header claims against the real stream before allocating it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+import math
+import numbers
+import re
+import struct
+import sys
+import zlib
+from typing import IO, Any
+
+import numpy as np
+
+from rotcodec.errors import FormatError
+from rotcodec.io.bitpack import pack_codes, packed_size, unpack_codes
+
+__all__ = [
+    "FORMAT_VERSION", "MAGIC", "MAX_HEADER_BYTES", "MAX_CODES", "Header",
+    "dumps", "loads", "rcq_size", "read_header", "read_rcq", "write_rcq",
+]
+
+MAGIC = b"RCQ\x89"
+FORMAT_VERSION = 1
+MAX_HEADER_BYTES = 16384
+_PREFIX = struct.Struct("<4sBI")  # magic, version, header_len
+_CRC = struct.Struct("<I")
+_CHUNK = 1 << 20  # bytes read at a time from a stream, so allocation follows real data
+
+
+MAX_CODES = 2**34
+"""Upper bound on ``frames * channels * n_q`` in one file (a sanity limit, ~20 GB of codes)."""
+_MAX_RATE = 1_000_000
+_HASH_RE = re.compile(r"[0-9a-f]{0,64}")
+
+# field name -> (JSON key, type, min, max). Short keys keep the fixed overhead near 200 bytes,
+# so a 10 s file stays within 3 % of its nominal bitrate.
+_FIELDS: dict[str, tuple[str, type, float, float]] = {
+    "model": ("model", str, 1, 64),
+    "model_hash": ("hash", str, 0, 64),
+    "sample_rate": ("sr", int, 1, _MAX_RATE),
+    "original_sample_rate": ("orig_sr", int, 1, _MAX_RATE),
+    "channels": ("ch", int, 1, 64),
+    "n_q": ("n_q", int, 1, 64),
+    "bits": ("bits", int, 1, 16),
+    "frame_rate": ("fps", float, 0, _MAX_RATE),
+    "frames": ("frames", int, 0, MAX_CODES),
+    "length": ("len", int, 0, 2**50),
+    "chunk_frames": ("chunk", int, 0, MAX_CODES),
+    "chunk_overlap": ("overlap", int, 0, MAX_CODES),
+}
+_KEY_TO_FIELD = {key: name for name, (key, *_rest) in _FIELDS.items()}
+
+
+def _check_field(name: str, value: Any) -> Any:
+    """Return ``value`` normalised to its field's type, or raise FormatError naming the field."""
+    key, kind, lo, hi = _FIELDS[name]
+    where = f"invalid .rcq header: field {key!r} ({name})"
+    if kind is str:
+        if not isinstance(value, str):
+            raise FormatError(f"{where} must be a string, got {type(value).__name__}")
+        if not lo <= len(value) <= hi:
+            raise FormatError(f"{where} must have {lo}..{hi} characters, got {len(value)}")
+        if name == "model_hash" and not _HASH_RE.fullmatch(value):
+            raise FormatError(f"{where} must be lowercase hexadecimal, got {value!r}")
+        if name == "model" and not value.isprintable():
+            raise FormatError(f"{where} must be printable text, got {value!r}")
+        return value
+    if kind is int:
+        # bool is an int subclass and float is not integral: both are refused.
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+            raise FormatError(f"{where} must be an integer, got {type(value).__name__}")
+        value = int(value)
+        if not lo <= value <= hi:
+            raise FormatError(f"{where} must be in {lo}..{hi}, got {value}")
+        return value
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise FormatError(f"{where} must be a number, got {type(value).__name__}")
+    value = float(value)
+    if not (math.isfinite(value) and lo < value <= hi):
+        raise FormatError(f"{where} must be a finite number in ({lo}, {hi}], got {value}")
+    return value
+
+
+@dataclasses.dataclass(frozen=True)
+class Header:
+    """Everything a decoder needs to know about the codes of one ``.rcq`` file.
+
+    Constructing a Header validates it (FormatError naming the bad field), so every Header
+    instance is valid. Ints may be numpy integers; they are stored as Python ints.
+
+    Attributes:
+        model: id of the model that made the codes (1..64 printable characters).
+        model_hash: lowercase hex digest identifying the exact weights (0..64 characters).
+        sample_rate: the model's sample rate in Hz (1..1_000_000).
+        original_sample_rate: the input audio's sample rate in Hz (1..1_000_000).
+        channels: C, audio channels coded independently (1..64).
+        n_q: residual VQ stages kept (1..64).
+        bits: bits per code, log2 of the codebook size (1..16).
+        frame_rate: code frames per second at ``sample_rate`` (> 0).
+        frames: F, code frames per channel (>= 0).
+        length: original length in samples at ``original_sample_rate`` (>= 0).
+        chunk_frames: frames per independently coded chunk (0 = not chunked).
+        chunk_overlap: overlap between consecutive chunks, in frames (>= 0).
+    """
+
+    model: str
+    model_hash: str
+    sample_rate: int
+    original_sample_rate: int
+    channels: int
+    n_q: int
+    bits: int
+    frame_rate: float
+    frames: int
+    length: int
+    chunk_frames: int = 0
+    chunk_overlap: int = 0
+
+    def __post_init__(self) -> None:
+        for name in _FIELDS:
+            object.__setattr__(self, name, _check_field(name, getattr(self, name)))
+        count = self.frames * self.channels * self.n_q
+        if count > MAX_CODES:
+            raise FormatError(
+                f"invalid .rcq header: frames*channels*n_q = {count} exceeds the limit {MAX_CODES}"
+            )
+
+    @property
+    def num_codes(self) -> int:
+        """Number of codes in the payload: ``frames * channels * n_q``."""
+        return self.frames * self.channels * self.n_q
+
+    def to_json(self) -> dict[str, Any]:
+        """The header as a JSON-ready dict with the short on-disk keys (fixed order)."""
+        return {key: getattr(self, name) for name, (key, *_rest) in _FIELDS.items()}
+
+    @classmethod
+    def from_json(cls, obj: Any) -> "Header":
+        """Build a Header from a parsed JSON object, strictly.
+
+        Raises:
+            FormatError: ``obj`` is not a dict, a key is missing or unknown, or a value has the
+                wrong type (``true`` is not an int, ``5.0`` is not an int) or is out of range.
+        """
+        if not isinstance(obj, dict):
+            raise FormatError(f"invalid .rcq header: expected a JSON object, got {type(obj).__name__}")
+        unknown = sorted(str(k) for k in obj if k not in _KEY_TO_FIELD)
+        if unknown:
+            raise FormatError(f"invalid .rcq header: unknown field(s) {', '.join(map(repr, unknown))}")
+        missing = [f"{key!r} ({name})" for name, (key, *_r) in _FIELDS.items() if key not in obj]
+        if missing:
+            raise FormatError(f"invalid .rcq header: missing field(s) {', '.join(missing)}")
+        return cls(**{_KEY_TO_FIELD[key]: value for key, value in obj.items()})
+
+
+
+def _read_exact(f: IO[bytes], n: int, what: str) -> bytes:
+    """Read exactly ``n`` bytes in bounded pieces; FormatError if the stream ends first."""
+    parts: list[bytes] = []
+    got = 0
+    while got < n:
+        piece = f.read(min(_CHUNK, n - got))
+        if not piece:
+            raise FormatError(f"truncated .rcq file: {what} needs {n} bytes, only {got} left")
+        parts.append(piece)
+        got += len(piece)
+    return parts[0] if len(parts) == 1 else b"".join(parts)
+
+
+def _remaining(f: IO[bytes]) -> int | None:
+    """Bytes left in a seekable stream (position unchanged), or None when not seekable."""
+    try:
+        if not f.seekable():
+            return None
+        pos = f.tell()
+        end = f.seek(0, io.SEEK_END)
+        f.seek(pos, io.SEEK_SET)
+    except (OSError, ValueError, AttributeError):
+        return None
+    return end - pos
+
+
+def _encode_header(header: Header) -> bytes:
+    if not isinstance(header, Header):
+        raise TypeError(f"header must be a Header, got {type(header).__name__}")
+    text = json.dumps(header.to_json(), separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    return text.encode("utf-8")
+
+
+def rcq_size(header: Header) -> int:
+    """Exact size in bytes of the ``.rcq`` file :func:`write_rcq` writes for ``header``."""
+    return (_PREFIX.size + len(_encode_header(header)) + 2 * _CRC.size
+            + packed_size(header.num_codes, header.bits))
+
+
+def _as_numpy(codes) -> np.ndarray:
+    if isinstance(codes, np.ndarray):
+        return codes
+    torch = sys.modules.get("torch")  # a tensor implies torch is already imported
+    if torch is not None and isinstance(codes, torch.Tensor):
+        return codes.detach().cpu().numpy()
+    raise TypeError(f"codes must be a numpy array or torch tensor, got {type(codes).__name__}")
+
+
+def write_rcq(f: IO[bytes], header: Header, codes) -> int:
+    """Write one ``.rcq`` file to ``f``.
+
+    Args:
+        f: binary stream opened for writing.
+        header: the validated :class:`Header` describing ``codes``.
+        codes: integer numpy array or torch tensor ``[C, n_q, F]`` with
+            ``(C, n_q, F) == (header.channels, header.n_q, header.frames)`` and values in
+            ``0 .. 2**header.bits - 1``.
+
+    Returns:
+        Number of bytes written (equal to ``rcq_size(header)``).
+
+    Raises:
+        ValueError: codes of the wrong shape, dtype or range (a programming error).
+    """
+    header_bytes = _encode_header(header)
+    arr = _as_numpy(codes)
+    expected = (header.channels, header.n_q, header.frames)
+    if arr.shape != expected:
+        raise ValueError(f"codes have shape {tuple(arr.shape)}, header says [C, n_q, F] = {expected}")
+    if arr.dtype.kind not in "iu":
+        raise ValueError(f"codes must be integers, got dtype {arr.dtype}")
+    payload = pack_codes(arr.transpose(2, 0, 1), header.bits)  # frame-major [F, C, n_q]
+    parts = (
+        _PREFIX.pack(MAGIC, FORMAT_VERSION, len(header_bytes)),
+        header_bytes,
+        _CRC.pack(zlib.crc32(header_bytes)),
+        payload,
+        _CRC.pack(zlib.crc32(payload)),
+    )
+    for part in parts:
+        f.write(part)
+    return sum(len(p) for p in parts)
+
+
+def _decode_header(raw: bytes) -> Header:
+    def no_constants(name: str):
+        raise FormatError(f"invalid .rcq header: {name} is not allowed")
+
+    def no_duplicates(pairs):
+        obj = dict(pairs)
+        if len(obj) != len(pairs):
+            raise FormatError("invalid .rcq header: duplicate key")
+        return obj
+
+    try:
+        text = raw.decode("utf-8")
+        obj = json.loads(text, parse_constant=no_constants, object_pairs_hook=no_duplicates)
+    except UnicodeDecodeError as err:
+        raise FormatError(f"invalid .rcq header: not UTF-8 ({err.reason})") from None
+    except (ValueError, RecursionError) as err:  # JSONDecodeError, huge int literals, nesting
+        if isinstance(err, FormatError):
+            raise
+        raise FormatError(f"invalid .rcq header: not JSON ({err})") from None
+    return Header.from_json(obj)
+
+
+def read_header(f: IO[bytes]) -> Header:
+    """Read and validate the start of a ``.rcq`` file (magic .. header_crc) from ``f``.
+
+    Leaves ``f`` positioned at the payload. Cheap: reads at most ``MAX_HEADER_BYTES + 13``
+    bytes, so it suits ``info``-style commands.
+
+    Raises:
+        FormatError: wrong magic, unsupported version, truncation, bad CRC or bad header.
+    """
+    prefix = f.read(_PREFIX.size)
+    if prefix[:4] != MAGIC[: len(prefix[:4])]:
+        raise FormatError("not a rotcodec .rcq file (wrong magic bytes)")
+    if not prefix:
+        raise FormatError("empty input: not a rotcodec .rcq file")
+    if len(prefix) < _PREFIX.size:
+        raise FormatError(f"truncated .rcq file: {len(prefix)} bytes, shorter than the fixed prefix")
+    _, version, header_len = _PREFIX.unpack(prefix)
+    if version > FORMAT_VERSION:
+        raise FormatError(
+            f".rcq file made by a newer rotcodec (format {version}); upgrade rotcodec to read it "
+            f"(this one reads format {FORMAT_VERSION})"
+        )
+    if version < 1:
+        raise FormatError(f"unsupported .rcq format version {version}")
+    if header_len > MAX_HEADER_BYTES:
+        raise FormatError(f"invalid .rcq file: header of {header_len} bytes exceeds {MAX_HEADER_BYTES}")
+    raw = _read_exact(f, header_len, "header")
+    (crc,) = _CRC.unpack(_read_exact(f, _CRC.size, "header CRC"))
+    if crc != zlib.crc32(raw):
+        raise FormatError("corrupt .rcq file: header CRC mismatch")
+    return _decode_header(raw)
+
+
+def read_rcq(f: IO[bytes]) -> tuple[Header, np.ndarray]:
+    """Read one whole ``.rcq`` file from ``f`` (which must end right after it).
+
+    Returns:
+        ``(header, codes)`` with ``codes`` an ``int64`` array ``[C, n_q, F]``.
+
+    Raises:
+        FormatError: any malformed, truncated, corrupt or unsupported input. The payload size
+            the header claims is checked against the stream's real size (seekable streams) or
+            read in 1 MiB pieces (others) before the payload is allocated.
+    """
+    header = read_header(f)
+    count = header.num_codes
+    size = packed_size(count, header.bits)
+    left = _remaining(f)
+    if left is not None and left < size + _CRC.size:
+        raise FormatError(
+            f"truncated .rcq file: header promises {size + _CRC.size} more bytes, only {left} left"
+        )
+    payload = _read_exact(f, size, "payload")
+    (crc,) = _CRC.unpack(_read_exact(f, _CRC.size, "payload CRC"))
+    if crc != zlib.crc32(payload):
+        raise FormatError("corrupt .rcq file: payload CRC mismatch")
+    if f.read(1):
+        raise FormatError("invalid .rcq file: unexpected bytes after the payload")
+    flat = unpack_codes(payload, header.bits, count)
+    codes = flat.reshape(header.frames, header.channels, header.n_q).transpose(1, 2, 0)
+    return header, np.ascontiguousarray(codes)
+
+
+def dumps(header: Header, codes) -> bytes:
+    """Serialise ``header`` and ``codes [C, n_q, F]`` to ``.rcq`` bytes (see :func:`write_rcq`)."""
+    buf = io.BytesIO()
+    write_rcq(buf, header, codes)
+    return buf.getvalue()
+
+
+def loads(data: bytes) -> tuple[Header, np.ndarray]:
+    """Parse ``.rcq`` bytes into ``(header, codes [C, n_q, F] int64)`` (see :func:`read_rcq`).
+
+    Raises:
+        TypeError: ``data`` is not bytes-like.
+        FormatError: malformed input.
+    """
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise TypeError(f"loads() needs bytes, got {type(data).__name__}")
+    return read_rcq(io.BytesIO(bytes(data)))

@@ -1,0 +1,262 @@
+"""The .rcq container: round trips, exact sizes, and FormatError for every malformed input."""
+
+import io
+import json
+import struct
+import time
+import zlib
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from rotcodec.errors import FormatError
+from rotcodec.io.bitpack import packed_size
+from rotcodec.io.container import (
+    FORMAT_VERSION, MAGIC, Header, dumps, loads, rcq_size, read_header, read_rcq, write_rcq,
+)
+
+
+def make_header(**kw) -> Header:
+    fields = dict(
+        model="speech16k-v1", model_hash="0123456789abcdef", sample_rate=16000,
+        original_sample_rate=44100, channels=1, n_q=8, bits=10, frame_rate=50.0,
+        frames=500, length=441000, chunk_frames=0, chunk_overlap=0,
+    )
+    fields.update(kw)
+    return Header(**fields)
+
+
+def random_codes(h: Header, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, 2**h.bits, size=(h.channels, h.n_q, h.frames))
+
+
+def build(header_obj, payload: bytes, version: int = FORMAT_VERSION) -> bytes:
+    """Assemble a file from a raw JSON object with valid CRCs (to reach the validation)."""
+    raw = json.dumps(header_obj, separators=(",", ":")).encode()
+    return (MAGIC + bytes([version]) + struct.pack("<I", len(raw)) + raw
+            + struct.pack("<I", zlib.crc32(raw)) + payload + struct.pack("<I", zlib.crc32(payload)))
+
+
+SMALL = make_header(channels=2, n_q=2, frames=3, bits=5, length=300, original_sample_rate=16000)
+SMALL_FILE = dumps(SMALL, random_codes(SMALL, 1))
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [{}, dict(channels=2, n_q=3, frames=7, bits=1), dict(channels=6, n_q=32, frames=11, bits=16),
+     dict(frames=0, length=0), dict(chunk_frames=250, chunk_overlap=10, model_hash="")],
+)
+def test_round_trip(kw):
+    h = make_header(**kw)
+    codes = random_codes(h)
+    data = dumps(h, codes)
+    h2, codes2 = loads(data)
+    assert h2 == h
+    assert codes2.dtype == np.int64 and codes2.shape == (h.channels, h.n_q, h.frames)
+    np.testing.assert_array_equal(codes2, codes)
+    # exact size: fixed prefix + header + two CRCs + packed payload
+    header_len = len(json.dumps(h.to_json(), separators=(",", ":")).encode())
+    expected = 4 + 1 + 4 + header_len + 4 + packed_size(codes.size, h.bits) + 4
+    assert len(data) == expected == rcq_size(h)
+
+
+def test_stream_api_and_torch_codes():
+    h = make_header(channels=2, frames=20)
+    codes = torch.from_numpy(random_codes(h))
+    buf = io.BytesIO()
+    n = write_rcq(buf, h, codes)
+    assert n == len(buf.getvalue()) == rcq_size(h)
+    buf.seek(0)
+    assert read_header(buf) == h
+    buf.seek(0)
+    h2, codes2 = read_rcq(buf)
+    assert h2 == h
+    np.testing.assert_array_equal(codes2, codes.numpy())
+
+
+def test_storage_is_frame_major():
+    h = make_header(channels=2, n_q=3, frames=4, bits=8)
+    codes = np.arange(24).reshape(2, 3, 4)
+    payload = dumps(h, codes)[-4 - 24:-4]
+    assert list(payload) == list(codes.transpose(2, 0, 1).reshape(-1))
+
+
+def test_overhead_is_small_and_bitrate_is_near_nominal():
+    h = make_header(n_q=8, bits=10, frame_rate=75.0, frames=750)  # 10 s at 6 kbps
+    data = dumps(h, random_codes(h))
+    payload = 7500
+    assert len(data) - payload < 200
+    assert len(data) <= payload * 1.03
+
+
+def test_write_validates_codes():
+    h = make_header(frames=4)
+    with pytest.raises(ValueError, match="shape"):
+        dumps(h, np.zeros((1, 8, 5), dtype=np.int64))
+    with pytest.raises(ValueError):
+        dumps(h, np.full((1, 8, 4), 1024))
+    with pytest.raises(ValueError):
+        dumps(h, np.full((1, 8, 4), -1))
+    with pytest.raises(ValueError, match="integer"):
+        dumps(h, np.zeros((1, 8, 4)))
+    with pytest.raises(TypeError):
+        dumps(h, [[[0] * 4] * 8])
+
+
+def test_every_truncation_is_format_error():
+    for n in range(len(SMALL_FILE)):
+        with pytest.raises(FormatError):
+            loads(SMALL_FILE[:n])
+
+
+def test_every_bit_flip_is_format_error():
+    for i in range(len(SMALL_FILE)):
+        for b in range(8):
+            bad = bytearray(SMALL_FILE)
+            bad[i] ^= 1 << b
+            with pytest.raises(FormatError):
+                loads(bytes(bad))
+
+
+def test_wrong_magic_and_versions():
+    with pytest.raises(FormatError, match="not a rotcodec .rcq file"):
+        loads(b"RIFF" + SMALL_FILE[4:])
+    with pytest.raises(FormatError, match="not a rotcodec .rcq file"):
+        loads(b"RI")
+    future = SMALL_FILE[:4] + bytes([FORMAT_VERSION + 1]) + SMALL_FILE[5:]
+    with pytest.raises(FormatError, match=r"newer rotcodec \(format 2\); upgrade"):
+        loads(future)
+    with pytest.raises(FormatError, match="version 0"):
+        loads(SMALL_FILE[:4] + b"\0" + SMALL_FILE[5:])
+    with pytest.raises(FormatError, match="exceeds"):
+        loads(SMALL_FILE[:5] + struct.pack("<I", 16385) + SMALL_FILE[9:])
+
+
+def test_trailing_garbage_is_format_error():
+    with pytest.raises(FormatError, match="after the payload"):
+        loads(SMALL_FILE + b"\0")
+
+
+def test_huge_claim_in_tiny_file_fails_fast():
+    obj = make_header(frames=2**30, length=0).to_json()
+    data = build(obj, b"\0" * 50)
+    assert len(data) < 300
+    start = time.perf_counter()
+    with pytest.raises(FormatError, match="truncated"):
+        loads(data)
+
+    class NonSeekable(io.RawIOBase):  # a pipe-like stream: allocation bounded by real data
+        def __init__(self, payload):
+            self._buf = io.BytesIO(payload)
+
+        def readable(self):
+            return True
+
+        def readinto(self, b):
+            chunk = self._buf.read(len(b))
+            b[: len(chunk)] = chunk
+            return len(chunk)
+
+    with pytest.raises(FormatError, match="truncated"):
+        read_rcq(NonSeekable(data))
+    assert time.perf_counter() - start < 1.0
+
+
+def test_frames_limit():
+    with pytest.raises(FormatError, match="exceeds"):
+        make_header(frames=2**34, channels=2, n_q=1)
+    with pytest.raises(FormatError):
+        loads(build(dict(make_header().to_json(), frames=2**33, ch=4), b""))
+
+
+# Each mutation of the JSON object, with a valid CRC, must be caught by the validation.
+GOOD = make_header(frames=2, channels=1, n_q=1, bits=4).to_json()
+PAYLOAD = b"\x12"
+BAD_VALUES = {
+    "model": [5, None, "", "x" * 65, "a\nb", ["m"]],
+    "hash": [1, "XYZ", "ABCDEF", "0" * 65, None],
+    "sr": [True, 16000.0, "16000", 0, -1, 1_000_001, None],
+    "orig_sr": [False, 44100.5, 0, -44100, 2**40],
+    "ch": [0, 65, 1.0, True, -1],
+    "n_q": [0, 65, "1", True],
+    "bits": [0, 17, 4.0, True, -4],
+    "fps": [0, -50.0, True, "50", 1e300, None],
+    "frames": [-1, 2.0, True, 2**35, "2"],
+    "len": [-1, 1.5, 2**60, True],
+    "chunk": [-1, 0.0, 2**40, False],
+    "overlap": [-1, 1.0, 2**40, True],
+}
+
+
+@pytest.mark.parametrize("key,value", [(k, v) for k, vs in BAD_VALUES.items() for v in vs])
+def test_bad_field_values(key, value):
+    obj = dict(GOOD, **{key: value})
+    with pytest.raises(FormatError, match=repr(key)):
+        loads(build(obj, PAYLOAD))
+
+
+@pytest.mark.parametrize("key", list(GOOD))
+def test_missing_field(key):
+    obj = {k: v for k, v in GOOD.items() if k != key}
+    with pytest.raises(FormatError, match="missing"):
+        loads(build(obj, PAYLOAD))
+
+
+def test_unknown_field_and_non_objects():
+    assert loads(build(GOOD, PAYLOAD))[0] == Header.from_json(GOOD)
+    with pytest.raises(FormatError, match="unknown"):
+        loads(build(dict(GOOD, extra=1), PAYLOAD))
+    for obj in ([1, 2], "x", 3, None):
+        with pytest.raises(FormatError, match="JSON object"):
+            loads(build(obj, PAYLOAD))
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [b"\xff\xfe{}", b"{", b"", b'{"a":NaN}', b'{"fps":Infinity}', b"[" * 5000 + b"]" * 5000,
+     b'{"model":"a","model":"b"}', b'{"len":' + b"9" * 5000 + b"}"],
+)
+def test_bad_header_bytes(raw):
+    data = (MAGIC + bytes([FORMAT_VERSION]) + struct.pack("<I", len(raw)) + raw
+            + struct.pack("<I", zlib.crc32(raw)) + b"\0\0\0\0")
+    with pytest.raises(FormatError):
+        loads(data)
+
+
+def test_loads_type_error():
+    with pytest.raises(TypeError):
+        loads("RCQ")
+
+
+def test_header_accepts_numpy_ints_and_int_frame_rate():
+    h = make_header(frames=np.int64(5), channels=np.int32(2), frame_rate=75)
+    assert type(h.frames) is int and type(h.frame_rate) is float
+    assert Header.from_json(h.to_json()) == h
+
+
+@given(st.binary(max_size=300))
+@settings(max_examples=300, deadline=None)
+def test_random_bytes_only_raise_format_error(data):
+    with pytest.raises(FormatError):
+        loads(data)
+
+
+@given(st.binary(max_size=300), st.integers(0, 255))
+@settings(max_examples=300, deadline=None)
+def test_random_bytes_after_magic_only_raise_format_error(tail, version):
+    with pytest.raises(FormatError):
+        loads(MAGIC + bytes([version]) + tail)
+
+
+@given(st.integers(0, len(SMALL_FILE) - 1), st.binary(min_size=1, max_size=8))
+@settings(max_examples=300, deadline=None)
+def test_random_splices_only_raise_format_error(pos, junk):
+    data = SMALL_FILE[:pos] + junk + SMALL_FILE[pos + len(junk):]
+    if data == SMALL_FILE:
+        return
+    with pytest.raises(FormatError):
+        loads(data)
