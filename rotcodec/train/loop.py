@@ -1,0 +1,179 @@
+"""The training loop: a thin driver over ``steps.py``, with validation, logging and checkpoints.
+
+Files in the run folder (rank 0 only):
+    checkpoint.pt   everything for ``--resume`` (atomic: temp file + rename)
+    model.pt        the inference model (``rotcodec.load_model`` / ``--model``)
+    log.jsonl       one JSON object per log or validation row
+    samples/step_N/ decoded validation examples (wav)
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+from typing import NamedTuple
+
+import torch
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel as DDP
+from torch.utils.data import DataLoader
+
+from rotcodec.model.codec import Codec
+from rotcodec.train.checkpoint import TrainState, load_checkpoint, save_checkpoint
+from rotcodec.train.config import Recipe
+from rotcodec.train.data import SegmentDataset, StepSampler, ValidSet, scan_audio, split_files
+from rotcodec.train.steps import Parts, autocast_for, build_parts, discriminator_step, generator_step
+from rotcodec.train.validate import validate, write_examples
+
+__all__ = ["train", "TrainResult", "setup_distributed"]
+
+log = logging.getLogger("rotcodec.train")
+
+
+def setup_distributed() -> tuple[int, int, torch.device]:
+    """``(rank, world_size, device)``; joins the process group when launched by ``torchrun``
+    (NCCL on CUDA, gloo on CPU) or uses one already initialised by the caller."""
+    cuda = torch.cuda.is_available()
+    if not dist.is_initialized() and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        dist.init_process_group("nccl" if cuda else "gloo")
+    if dist.is_initialized():
+        rank, world = dist.get_rank(), dist.get_world_size()
+    else:
+        rank, world = 0, 1
+    if cuda:
+        local = int(os.environ.get("LOCAL_RANK", "0"))
+        torch.cuda.set_device(local)
+        return rank, world, torch.device("cuda", local)
+    return rank, world, torch.device("cpu")
+
+
+class TrainResult(NamedTuple):
+    """What :func:`train` returns: the final counters and the trained codec (unwrapped from DDP)."""
+
+    state: TrainState
+    model: Codec
+
+
+class JsonlLog:
+    def __init__(self, path: Path | None):
+        self.path = path
+
+    def write(self, row: dict) -> None:
+        if self.path is not None:
+            with open(self.path, "a") as f:
+                f.write(json.dumps(row) + "\n")
+
+
+def _progress(step: int, total: int, logs: dict, rate: float) -> None:
+    width = 24
+    done = int(width * step / max(total, 1))
+    sys.stderr.write(f"\r[{'#' * done}{'.' * (width - done)}] {step}/{total} mel {logs.get('mel', float('nan')):.3f} "
+                     f"total {logs.get('total', float('nan')):.3f} {rate:.2f} it/s ")
+    sys.stderr.flush()
+
+
+def train(recipe: Recipe, data: list[str], out: str | os.PathLike, resume: bool = False,
+          valid: list[str] | None = None, init: str | None = None, progress: bool = True) -> "TrainResult":
+    """Train ``recipe`` on the audio under ``data`` into the run folder ``out``.
+
+    ``valid`` gives explicit validation folders (otherwise ``data.valid_percent`` of the files are
+    held out). ``resume`` continues from ``out/checkpoint.pt`` exactly; ``init`` starts from the
+    weights of a saved model file (e.g. the bundled model) with fresh optimizers.
+    """
+    rank, world, device = setup_distributed()
+    out = Path(out)
+    ckpt = out / "checkpoint.pt"
+    if rank == 0:
+        out.mkdir(parents=True, exist_ok=True)
+        if not resume and ckpt.exists():
+            raise FileExistsError(f"{ckpt} exists; pass --resume to continue it or choose another --out")
+    if resume and not ckpt.exists():
+        raise FileNotFoundError(f"--resume: no checkpoint at {ckpt}")
+
+    files = scan_audio(data)
+    train_files, valid_files = split_files(files, recipe.data.valid_percent)
+    if valid:
+        valid_files = scan_audio(valid)
+    sr = recipe.model.sample_rate
+    valid_set = ValidSet(valid_files, sr, recipe.data.valid_seconds, recipe.data.valid_clips, recipe.data.valid_loudness_db)
+
+    torch.manual_seed(recipe.train.seed)
+    codec = None
+    if init:
+        from rotcodec.model.loading import load_model_file
+
+        codec = load_model_file(init)
+        if codec.config != recipe.model:
+            raise ValueError(f"--init {init}: its model config differs from the recipe's model")
+        codec.train()
+    parts = build_parts(recipe, device, codec)
+    state = TrainState()
+    if resume:
+        state = load_checkpoint(ckpt, parts, recipe)
+    if world > 1:
+        ids = [device.index] if device.type == "cuda" else None
+        parts.model = DDP(parts.codec, device_ids=ids)
+        parts.disc = DDP(parts.disc_raw, device_ids=ids)
+    if recipe.train.compile:
+        parts.model = torch.compile(parts.model)
+
+    dataset = SegmentDataset(train_files, sr, recipe.data.segment_seconds, recipe.data.loudness_db, recipe.train.seed)
+    sampler = StepSampler(recipe.data.batch_size, state.step, rank, world)
+    rng_state = torch.get_rng_state()  # the loader must not consume the global RNG (exact resume)
+    loader = DataLoader(dataset, batch_size=recipe.data.batch_size, sampler=sampler,
+                        num_workers=recipe.data.num_workers, generator=torch.Generator().manual_seed(0),
+                        persistent_workers=recipe.data.num_workers > 0, pin_memory=device.type == "cuda")
+    batches = iter(loader)
+    torch.set_rng_state(rng_state)
+
+    jlog = JsonlLog(out / "log.jsonl" if rank == 0 else None)
+    if rank == 0:
+        log.info("training %s: %d train files, %d validation clips, %s x %d, world %d",
+                 recipe.model.name, len(train_files), len(valid_set), device, recipe.data.batch_size, world)
+    amp = autocast_for(recipe, device)
+    t0, steps_timed = time.time(), 0
+    parts.model.train()
+    while state.step < recipe.train.steps:
+        real = next(batches).to(device, non_blocking=True)
+        logs, fake = generator_step(parts, recipe, real, state.step, amp)
+        if logs is not None and recipe.loss.adversarial and state.step >= recipe.loss.adversarial_start:
+            d_logs = discriminator_step(parts, recipe, real, fake, amp)
+            logs = None if d_logs is None else {**logs, **d_logs}
+        state.step += 1
+        steps_timed += 1
+        if logs is None:
+            state.bad_steps += 1
+            jlog.write({"step": state.step, "split": "skip", "reason": "non-finite loss", "bad_steps": state.bad_steps})
+            log.warning("step %d: non-finite loss, step skipped (%d in a row)", state.step, state.bad_steps)
+            if state.bad_steps >= recipe.train.max_bad_steps:
+                raise RuntimeError(f"stopping: {state.bad_steps} non-finite losses in a row; the last checkpoint is intact")
+            continue
+        state.bad_steps = 0
+        if rank == 0 and (state.step % recipe.train.log_every == 0 or state.step == 1):
+            rate = steps_timed / max(time.time() - t0, 1e-9)
+            jlog.write({"step": state.step, "split": "train", "steps_per_s": rate, **logs})
+            if progress:
+                _progress(state.step, recipe.train.steps, logs, rate)
+        last = state.step == recipe.train.steps
+        if rank == 0 and (state.step % recipe.train.valid_every == 0 or last) and len(valid_set):
+            parts.codec.eval()
+            metrics = validate(parts.codec, valid_set)
+            write_examples(parts.codec, valid_set, out / "samples" / f"step_{state.step}", recipe.train.examples)
+            parts.codec.train()
+            jlog.write({"step": state.step, "split": "valid", **metrics})
+            if progress:
+                sys.stderr.write(f"\nstep {state.step}: valid mel {metrics['mel']:.3f} "
+                                 f"pesq {metrics.get('pesq', float('nan')):.2f} si-sdr {metrics['si_sdr']:.2f}\n")
+        if rank == 0 and (state.step % recipe.train.checkpoint_every == 0 or last):
+            save_checkpoint(ckpt, parts, state, recipe)
+            parts.codec.save(out / "model.pt")
+        if world > 1 and state.step % recipe.train.checkpoint_every == 0:
+            dist.barrier()
+    if progress and rank == 0:
+        sys.stderr.write("\n")
+    return TrainResult(state, parts.codec)
+

@@ -1,0 +1,67 @@
+"""Reconstruction and adversarial losses. Each returns a scalar tensor; all are 0 for identical
+inputs (the adversarial ones compare discriminator outputs, see their docstrings)."""
+
+from __future__ import annotations
+
+import torch
+import torchaudio
+from torch import nn
+
+__all__ = ["MultiScaleMelLoss", "waveform_l1", "generator_adv_loss", "discriminator_adv_loss", "feature_matching_loss"]
+
+
+class MultiScaleMelLoss(nn.Module):
+    """Mean over scales of the L1 distance between log10 mel magnitudes (torchaudio mel filterbanks).
+
+    Scales are given at 16 kHz as ``(window, n_mels)`` pairs and scaled with the sample rate.
+    Computed in float32 with autocast off (the log of small bf16 magnitudes is too coarse).
+    """
+
+    def __init__(self, sample_rate: int, scales: tuple[tuple[int, int], ...] = ((256, 32), (512, 64), (1024, 128), (2048, 128)),
+                 floor: float = 1e-5):
+        super().__init__()
+        self.floor = floor
+        self.mels = nn.ModuleList()
+        for window, n_mels in scales:
+            win = int(window * sample_rate / 16000)
+            self.mels.append(torchaudio.transforms.MelSpectrogram(
+                sample_rate=sample_rate, n_fft=win, win_length=win, hop_length=win // 4, n_mels=n_mels,
+                power=1.0, center=True, normalized=False, f_min=0.0, f_max=sample_rate / 2, mel_scale="slaney", norm="slaney"))
+
+    def forward(self, est: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
+        """``est, ref [B, 1, T]`` -> scalar."""
+        with torch.autocast(device_type=est.device.type, enabled=False):
+            est, ref = est.float(), ref.float()
+            total = est.new_zeros(())
+            for mel in self.mels:
+                a = torch.log10(mel(est).clamp_min(self.floor))
+                b = torch.log10(mel(ref).clamp_min(self.floor))
+                total = total + (a - b).abs().mean()
+            return total / len(self.mels)
+
+
+def waveform_l1(est: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
+    return (est - ref).abs().mean()
+
+
+# Least-squares GAN (HiFi-GAN / EnCodec-style): D pushes real to 1 and fake to 0.
+def discriminator_adv_loss(real_logits: list[torch.Tensor], fake_logits: list[torch.Tensor]) -> torch.Tensor:
+    """Mean over discriminators of ``mean((1 - D(x))^2) + mean(D(G(z))^2)``."""
+    terms = [(1 - r).pow(2).mean() + f.pow(2).mean() for r, f in zip(real_logits, fake_logits)]
+    return torch.stack(terms).mean()
+
+
+def generator_adv_loss(fake_logits: list[torch.Tensor]) -> torch.Tensor:
+    """Mean over discriminators of ``mean((1 - D(G(z)))^2)``."""
+    return torch.stack([(1 - f).pow(2).mean() for f in fake_logits]).mean()
+
+
+def feature_matching_loss(real_feats: list[list[torch.Tensor]], fake_feats: list[list[torch.Tensor]]) -> torch.Tensor:
+    """Mean L1 between the discriminators' feature maps of real (detached) and decoded audio,
+    each layer normalised by the mean magnitude of its real features (EnCodec)."""
+    terms = []
+    for rs, fs in zip(real_feats, fake_feats):
+        for r, f in zip(rs, fs):
+            r = r.detach()
+            terms.append((r - f).abs().mean() / r.abs().mean().clamp_min(1e-5))
+    return torch.stack(terms).mean()

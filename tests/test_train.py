@@ -1,0 +1,207 @@
+"""Training: recipes, data, losses, discriminators, steps, exact resume, and DDP with gloo."""
+
+import json
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+import torch.multiprocessing as mp
+
+from rotcodec.model.loading import load_model_file, weights_hash
+from rotcodec.train import load_recipe, train
+from rotcodec.train.config import Recipe, parse_set
+from rotcodec.train.data import SegmentDataset, StepSampler, normalize_loudness, scan_audio, split_files
+from rotcodec.train.discriminators import Discriminators
+from rotcodec.train.losses import MultiScaleMelLoss, feature_matching_loss, generator_adv_loss, waveform_l1
+
+RECIPES = Path(__file__).resolve().parent.parent / "recipes"
+FAST = ["train.steps=4", "train.log_every=1", "train.valid_every=1000", "train.checkpoint_every=2",
+        "data.num_workers=0", "data.batch_size=2", "data.segment_seconds=0.25", "data.valid_percent=0",
+        "train.examples=0"]
+
+
+def make_audio(folder: Path, n: int = 6, seconds: float = 1.5) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    for i in range(n):
+        sr = (16000, 22050, 8000)[i % 3]
+        t = np.arange(int(sr * seconds)) / sr
+        f0 = 110 + 200 * rng.random()
+        x = sum(0.2 / k * np.sin(2 * np.pi * k * f0 * t) for k in range(1, 4)) + 0.01 * rng.standard_normal(t.size)
+        channels = np.stack([x, 0.5 * x], 1) if i == 1 else x
+        sf.write(folder / f"clip{i}.wav", channels.astype(np.float32), sr)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def audio_dir(tmp_path_factory) -> Path:
+    return make_audio(tmp_path_factory.mktemp("audio"))
+
+
+# ----- recipes ---------------------------------------------------------------------------------
+@pytest.mark.parametrize("name", ["tiny_cpu", "speech16k", "audio24k"])
+def test_recipes_load(name):
+    recipe = load_recipe(RECIPES / f"{name}.toml")
+    assert recipe.model.name == {"tiny_cpu": "tiny"}.get(name, name)
+
+
+def test_set_overrides_and_unknown_keys():
+    recipe = load_recipe(RECIPES / "tiny_cpu.toml", ["train.steps=7", "model.quantizer.estimator=ste", "optim.lr=1e-4"])
+    assert recipe.train.steps == 7 and recipe.model.quantizer.estimator == "ste" and recipe.optim.lr == 1e-4
+    for bad in ("train.stepz=3", "nosection.x=1", "model.quantizer.nope=1"):
+        with pytest.raises(ValueError, match="unknown"):
+            load_recipe(RECIPES / "tiny_cpu.toml", [bad])
+    with pytest.raises(ValueError):
+        load_recipe(RECIPES / "tiny_cpu.toml", ["train.steps=abc"])
+    with pytest.raises(ValueError):
+        parse_set({}, "no_equals_sign")
+
+
+def test_kbps_sets_the_number_of_stages():
+    recipe = load_recipe(RECIPES / "speech16k.toml")
+    assert recipe.with_kbps(6).model.quantizer.n_q == 12
+    assert recipe.with_kbps(3).model.quantizer.n_q == 6
+    assert recipe.with_kbps(1.2).model.quantizer.n_q == 2
+    with pytest.raises(ValueError, match="below one stage"):
+        recipe.with_kbps(0.4)
+
+
+def test_recipe_dict_round_trip():
+    recipe = load_recipe(RECIPES / "speech16k.toml")
+    assert Recipe.from_dict(recipe.to_dict()) == recipe
+
+
+# ----- data ------------------------------------------------------------------------------------
+def test_scan_split_and_segments(audio_dir, tmp_path):
+    (audio_dir / "broken.wav").write_bytes(b"RIFF not really")
+    try:
+        files = scan_audio([audio_dir])
+    finally:
+        (audio_dir / "broken.wav").unlink()
+    assert len(files) == 6
+    train_files, valid_files = split_files(files, 50.0)
+    assert {f.key for f in train_files}.isdisjoint({f.key for f in valid_files})
+    assert split_files(files, 50.0) == (train_files, valid_files)  # deterministic
+    ds = SegmentDataset(files, 16000, 0.5, (-20.0, -20.0), seed=3)
+    a, b = ds[5], ds[5]
+    assert a.shape == (1, 8000) and torch.equal(a, b) and not torch.equal(a, ds[6])
+    assert a.pow(2).mean().sqrt().item() == pytest.approx(10 ** (-20 / 20), rel=0.05)
+    with pytest.raises(FileNotFoundError):
+        scan_audio([tmp_path / "missing"])
+
+
+def test_step_sampler_resumes_and_splits_ranks():
+    full = StepSampler(2, 0)
+    it = iter(full)
+    first = [next(it) for _ in range(6)]
+    it = iter(StepSampler(2, 1))
+    assert [next(it) for _ in range(4)] == first[2:]
+    r0, r1 = iter(StepSampler(2, 0, 0, 2)), iter(StepSampler(2, 0, 1, 2))
+    assert set(next(r0) for _ in range(4)).isdisjoint(next(r1) for _ in range(4))
+
+
+def test_normalize_loudness_caps_peaks():
+    x = torch.zeros(1, 1000)
+    x[0, 0] = 1.0
+    y = normalize_loudness(x, -10.0)
+    assert y.abs().max() <= 0.99 + 1e-6
+
+
+# ----- losses and discriminators ---------------------------------------------------------------
+def test_losses_zero_for_identical_positive_otherwise():
+    torch.manual_seed(0)
+    x = torch.randn(2, 1, 4000) * 0.1
+    y = x + 0.05 * torch.randn_like(x)
+    mel = MultiScaleMelLoss(16000)
+    assert mel(x, x).item() == 0.0 and mel(y, x).item() > 0
+    assert waveform_l1(x, x).item() == 0.0 and waveform_l1(y, x).item() > 0
+    disc = Discriminators(16000, width=4)
+    _, fx = disc(x)
+    _, fy = disc(y)
+    assert feature_matching_loss(fx, fx).item() == 0.0 and feature_matching_loss(fx, fy).item() > 0
+    assert generator_adv_loss([torch.ones(2, 5)]).item() == 0.0
+    assert generator_adv_loss([torch.zeros(2, 5)]).item() > 0
+
+
+def test_discriminator_output_shapes():
+    disc = Discriminators(16000, width=4)
+    logits, feats = disc(torch.randn(3, 1, 4000))
+    assert len(logits) == len(feats) == 8  # 5 periods + 3 STFT resolutions
+    for lg, ft in zip(logits, feats):
+        assert lg.dim() == 2 and lg.shape[0] == 3 and lg.shape[1] > 0
+        assert all(f.shape[0] == 3 for f in ft)
+
+
+# ----- runs --------------------------------------------------------------------------------------
+def read_log(run: Path, split: str = "train") -> list[dict]:
+    rows = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    return [r for r in rows if r["split"] == split]
+
+
+def test_tiny_run_writes_model_checkpoint_and_validation(audio_dir, tmp_path):
+    recipe = load_recipe(RECIPES / "tiny_cpu.toml", FAST + ["train.steps=3", "loss.adversarial=true",
+                                                            "loss.disc_width=4", "data.valid_percent=30",
+                                                            "train.examples=1", "data.valid_seconds=1.0"])
+    run = tmp_path / "run"
+    result = train(recipe, [str(audio_dir)], run, progress=False)
+    assert result.state.step == 3
+    model = load_model_file(run / "model.pt")
+    assert model.config == recipe.model
+    valid = read_log(run, "valid")
+    assert valid and {"mel", "si_sdr", "usage/0", "perplexity/0", "lambda/0"} <= set(valid[-1])
+    assert {"adv", "feat", "disc", "mel", "vq/commit"} <= set(read_log(run)[-1])
+    assert (run / "samples" / "step_3" / "0_dec.wav").exists()
+    with pytest.raises(FileExistsError):  # never silently restart over an existing run
+        train(recipe, [str(audio_dir)], run, progress=False)
+
+
+def test_resume_gives_the_same_next_losses(audio_dir, tmp_path):
+    sets = FAST + ["loss.adversarial=true", "loss.disc_width=4"]
+    full = tmp_path / "full"
+    train(load_recipe(RECIPES / "tiny_cpu.toml", sets), [str(audio_dir)], full, progress=False)
+    part = tmp_path / "part"
+    train(load_recipe(RECIPES / "tiny_cpu.toml", sets + ["train.steps=2"]), [str(audio_dir)], part, progress=False)
+    train(load_recipe(RECIPES / "tiny_cpu.toml", sets), [str(audio_dir)], part, resume=True, progress=False)
+    a = {r["step"]: r for r in read_log(full)}
+    b = {r["step"]: r for r in read_log(part)}
+    for step in (3, 4):
+        for key in ("total", "mel", "adv", "disc", "vq/commit"):
+            assert b[step][key] == pytest.approx(a[step][key], rel=1e-5, abs=1e-7), (step, key)
+
+
+def _ddp_worker(rank: int, world: int, init_file: str, data: str, out: str, hashes: str) -> None:
+    os.environ["OMP_NUM_THREADS"] = "1"
+    torch.set_num_threads(1)
+    torch.distributed.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
+    try:
+        recipe = load_recipe(RECIPES / "tiny_cpu.toml", FAST + ["train.steps=3"])
+        result = train(recipe, [data], out, progress=False)
+        Path(hashes, f"{rank}.txt").write_text(weights_hash(result.model))
+    finally:
+        torch.distributed.destroy_process_group()
+
+
+def test_ddp_gloo_two_processes_keep_replicas_identical(audio_dir, tmp_path):
+    hashes = tmp_path / "hashes"
+    hashes.mkdir()
+    mp.spawn(_ddp_worker, args=(2, str(tmp_path / "init"), str(audio_dir), str(tmp_path / "run"), str(hashes)),
+             nprocs=2, join=True)
+    h0, h1 = (hashes / "0.txt").read_text(), (hashes / "1.txt").read_text()
+    assert h0 == h1
+    assert h0 == weights_hash(load_model_file(tmp_path / "run" / "model.pt"))
+    assert len(read_log(tmp_path / "run")) >= 3  # rank 0 logged
+
+
+def test_non_finite_losses_skip_steps_then_stop(audio_dir, tmp_path, monkeypatch):
+    import rotcodec.train.loop as loop
+
+    monkeypatch.setattr(loop, "generator_step", lambda *a, **k: (None, None))
+    recipe = load_recipe(RECIPES / "tiny_cpu.toml", FAST + ["train.max_bad_steps=3"])
+    with pytest.raises(RuntimeError, match="non-finite"):
+        train(recipe, [str(audio_dir)], tmp_path / "bad", progress=False)
+    skips = read_log(tmp_path / "bad", "skip")
+    assert len(skips) == 3 and not math.isnan(skips[-1]["bad_steps"])
