@@ -31,9 +31,11 @@ class QuantizerConfig:
     estimator: gradient estimator through the lookup, ``"rotation"`` or ``"ste"``.
     codebook: how codes learn, ``"ema"`` (k-means init, EMA updates) or ``"loss"`` (a learned
         parameter trained by the ``vq/codebook`` loss). The estimator gives the codebook no gradient.
-    dead_code_threshold: a code whose EMA usage falls below this fraction of the mean usage
-        (1.0 = uniform) is replaced by a random encoder vector of the current batch; 0 disables.
-        Relative, so the same value works for any batch size and codebook size.
+    dead_code_threshold: a code whose recent usage (an EMA of its counts with decay
+        ``dead_code_decay``) falls below this fraction of the mean recent usage (1.0 = uniform)
+        is replaced by a random encoder vector of the current batch; 0 disables. Relative, so the
+        same value works for any batch size and codebook size; the fast decay catches a collapse
+        (all vectors moving to a few codes) within tens of steps.
     residual_route: ``"detached"`` (each stage quantises ``sg(residual)`` but its gradient goes
         straight to the encoder latent, so the latent gets the sum over active stages) or
         ``"chained"`` (residuals keep the estimators' graph, as in EnCodec/DAC).
@@ -50,6 +52,7 @@ class QuantizerConfig:
     kmeans_init: bool = True
     kmeans_iters: int = 10
     dead_code_threshold: float = 0.05
+    dead_code_decay: float = 0.9
     residual_route: str = "detached"
     dropout: float = 0.5
     eps: float = 1e-6
@@ -64,6 +67,7 @@ class QuantizerConfig:
         _check(0.0 <= self.dropout <= 1.0, f"quantizer.dropout must be in [0, 1], got {self.dropout}")
         _check(0.0 < self.ema_decay < 1.0, f"quantizer.ema_decay must be in (0, 1), got {self.ema_decay}")
         _check(self.dead_code_threshold >= 0, "quantizer.dead_code_threshold must be >= 0")
+        _check(0.0 < self.dead_code_decay < 1.0, "quantizer.dead_code_decay must be in (0, 1)")
 
     @property
     def bits(self) -> float:

@@ -93,7 +93,7 @@ def test_dead_code_replacement_revives_unused_codes():
     def usage_after(threshold: float) -> float:
         torch.manual_seed(5)
         vq = VectorQuantizer(16, qcfg(codebook="loss", kmeans_init=False, dead_code_threshold=threshold,
-                                      ema_decay=0.5))
+                                      dead_code_decay=0.5))
         with torch.no_grad():  # every code far away except one: a collapsed codebook
             vq.embed.fill_(100.0)
             vq.embed[0].zero_()

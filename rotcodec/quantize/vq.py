@@ -68,8 +68,10 @@ class VectorQuantizer(nn.Module):
         else:
             self.register_buffer("embed", init)
             self.register_buffer("embed_avg", init.clone())
-        # EMA of per-step code counts: drives EMA updates and dead-code detection in both modes.
+        # EMA of per-step code counts (decay ema_decay): the EMA codebook update's denominator.
         self.register_buffer("cluster_size", torch.ones(k))
+        # Faster EMA of the same counts (decay dead_code_decay): dead-code detection, both modes.
+        self.register_buffer("recent_usage", torch.ones(k))
         self.register_buffer("initialized", torch.tensor(not config.kmeans_init))
         self._estimator = rotation_trick if config.estimator == "rotation" else straight_through
 
@@ -105,9 +107,12 @@ class VectorQuantizer(nn.Module):
         flat = e.reshape(-1, e.shape[-1])
         mask = torch.ones(b, f, device=x.device) if active is None else active[:, None].float().expand(b, f)
         mask = mask.reshape(-1)
-        live = flat.detach()[mask > 0]
+        # k-means init and dead-code replacement draw from every vector of the batch (the residual
+        # of an item is real data for this stage even when dropout leaves the stage unused), so
+        # no rank of a DDP run ever skips a collective because its own batch had no active item.
+        vectors = flat.detach()
         if self.training and not bool(self.initialized):
-            self._kmeans_init(live)
+            self._kmeans_init(vectors)
         codebook = self.codewords()
         codes = nearest(flat, codebook)
         q = F.embedding(codes, codebook)  # [N, d], carries the codebook's graph in "loss" mode
@@ -120,7 +125,7 @@ class VectorQuantizer(nn.Module):
         }
         hist = code_histogram(codes[mask > 0], self.config.codebook_size)
         if self.training:
-            self._update_codebook(live, codes[mask > 0], hist)
+            self._update_codebook(vectors, mask > 0, codes, hist)
         metrics = self._metrics(flat, q, err, mask, hist)
         quantized = self.out_proj(out.view(b, f, -1).transpose(1, 2))
         return VQResult(quantized, codes.view(b, f), losses, metrics)
@@ -142,29 +147,31 @@ class VectorQuantizer(nn.Module):
 
     # ----- codebook care -------------------------------------------------------------------
     @torch.no_grad()
-    def _kmeans_init(self, live: torch.Tensor) -> None:
+    def _kmeans_init(self, vectors: torch.Tensor) -> None:
         """Initialise the codebook by k-means on the first training batch (rank 0's, under DDP)."""
         k = self.config.codebook_size
-        if live.shape[0] == 0:
-            return
-        centres, counts = kmeans(live, k, self.config.kmeans_iters, self.config.normalize)
+        centres, counts = kmeans(vectors, k, self.config.kmeans_iters, self.config.normalize)
         broadcast_(centres)
         broadcast_(counts)
         self.embed.data.copy_(centres)
         mean = counts.mean().clamp_min(1e-3)
         self.cluster_size.copy_(torch.full_like(counts, float(mean)))
+        self.recent_usage.copy_(self.cluster_size)
         if self.config.codebook == "ema":
             self.embed_avg.copy_(centres * self.cluster_size[:, None])
         self.initialized.fill_(True)
 
     @torch.no_grad()
-    def _update_codebook(self, live: torch.Tensor, codes: torch.Tensor, hist: torch.Tensor) -> None:
+    def _update_codebook(self, vectors: torch.Tensor, active: torch.Tensor, codes: torch.Tensor,
+                         hist: torch.Tensor) -> None:
+        """EMA statistics from the active vectors; dead-code replacement from all of them."""
         cfg = self.config
         decay = cfg.ema_decay
         hist = all_reduce_(hist.clone())
         self.cluster_size.mul_(decay).add_(hist, alpha=1 - decay)
+        self.recent_usage.mul_(cfg.dead_code_decay).add_(hist, alpha=1 - cfg.dead_code_decay)
         if cfg.codebook == "ema":
-            sums = torch.zeros_like(self.embed).index_add_(0, codes, live.float())
+            sums = torch.zeros_like(self.embed).index_add_(0, codes[active], vectors[active].float())
             all_reduce_(sums)
             self.embed_avg.mul_(decay).add_(sums, alpha=1 - decay)
             # Laplace smoothing keeps rarely used codes from dividing by ~0.
@@ -172,22 +179,23 @@ class VectorQuantizer(nn.Module):
             k = cfg.codebook_size
             smoothed = (self.cluster_size + 1e-5) / (n + k * 1e-5) * n
             self.embed.copy_(self.embed_avg / smoothed[:, None])
-        if cfg.dead_code_threshold > 0 and live.shape[0] > 0:
-            self._replace_dead(live)
+        if cfg.dead_code_threshold > 0:
+            self._replace_dead(vectors)
 
     @torch.no_grad()
-    def _replace_dead(self, live: torch.Tensor) -> None:
-        mean = self.cluster_size.mean()
-        dead = self.cluster_size < self.config.dead_code_threshold * mean
+    def _replace_dead(self, vectors: torch.Tensor) -> None:
+        mean = self.recent_usage.mean()
+        dead = self.recent_usage < self.config.dead_code_threshold * mean
         n_dead = int(broadcast_(dead.sum().clone()))
         if n_dead == 0:
             return
-        fresh = sample_vectors(live.float(), self.config.codebook_size)
+        fresh = sample_vectors(vectors.float(), self.config.codebook_size)
         broadcast_(fresh)
         broadcast_(dead)
         self.embed.data.copy_(torch.where(dead[:, None], fresh, self.embed.data))
         # A revived code gets the average usage, so it has time to attract vectors before it is
         # judged again.
-        self.cluster_size.copy_(torch.where(dead, mean, self.cluster_size))
+        self.recent_usage.copy_(torch.where(dead, mean, self.recent_usage))
+        self.cluster_size.copy_(torch.where(dead, self.cluster_size.mean(), self.cluster_size))
         if self.config.codebook == "ema":
             self.embed_avg.copy_(self.embed * self.cluster_size[:, None])
