@@ -97,6 +97,12 @@ def test_save_and_load_round_trip(tiny, tmp_path):
     wav = torch.randn(1, 1, 1000) * 0.1
     assert torch.equal(loaded.encode(wav), tiny.encode(wav))
     assert not list(tmp_path.glob("*.tmp"))
+    tiny.save(tmp_path / "half.pt", half=True)
+    half = rotcodec.load_model(tmp_path / "half.pt")
+    assert (tmp_path / "half.pt").stat().st_size < 0.7 * path.stat().st_size
+    assert next(half.parameters()).dtype == torch.float32
+    out = half.decode(half.encode(wav), 1000)
+    assert (out - tiny.decode(tiny.encode(wav), 1000)).abs().max() < 0.05
 
 
 @pytest.mark.filterwarnings("ignore:Detected pickle protocol")

@@ -129,14 +129,21 @@ class Codec(nn.Module):
         out = self.decoder(res.quantized)[..., :length]
         return CodecOutput(out, res.codes, res.losses, res.metrics, res.n_active)
 
-    def model_file(self) -> dict:
-        """The content of a model file: format tag, config and weights (no pickled objects)."""
-        return {"format": MODEL_FORMAT, "version": MODEL_VERSION, "config": self.config.to_dict(),
-                "state_dict": self.state_dict()}
+    def model_file(self, half: bool = False) -> dict:
+        """The content of a model file: format tag, config and weights (no pickled objects).
 
-    def save(self, path: str | os.PathLike) -> None:
+        ``half`` stores floating-point tensors as float16 (half the size); loading casts them back
+        to float32.
+        """
+        state = self.state_dict()
+        if half:
+            state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
+        return {"format": MODEL_FORMAT, "version": MODEL_VERSION, "config": self.config.to_dict(),
+                "state_dict": state}
+
+    def save(self, path: str | os.PathLike, half: bool = False) -> None:
         """Write an inference model file (config + weights) that :func:`rotcodec.load_model` reads.
 
         Written to a temporary file and renamed, so an interrupted save never leaves a partial file.
         """
-        atomic_torch_save(self.model_file(), path)
+        atomic_torch_save(self.model_file(half), path)
