@@ -1,0 +1,258 @@
+"""The public API: find a model, compress audio to ``.rcq`` bytes or files, and back.
+
+::
+
+    import rotcodec
+    data = rotcodec.compress(wav, 44100, model="model.pt", kbps=6)   # wav [C, T] or [T]
+    wav_hat, sr = rotcodec.decompress(data, model="model.pt")        # [C, T] at 44100 Hz
+    rotcodec.compress_file("talk.flac", "talk.rcq", model="model.pt", kbps=6)
+    rotcodec.decompress_file("talk.rcq", "talk.wav", model="model.pt")
+
+Channels are coded one by one as mono signals (like DAC); audio is resampled to the model's rate
+and back to its own rate on decoding, and comes back with exactly its original length. Files are
+processed in blocks and chunks, so their length does not bound the memory used. Every malformed
+``.rcq`` input raises :class:`~rotcodec.errors.FormatError`, including files made by another model.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+from collections.abc import Iterator
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from rotcodec.coding.pipeline import atomic_writer, check_output, decode_rcq, encode_to_rcq, read_checked
+from rotcodec.errors import AudioError, FormatError
+from rotcodec.io.audio import AudioWriter, audio_info, iter_audio_blocks, to_tensor_2d
+from rotcodec.io.container import Header, read_header
+from rotcodec.model.codec import Codec
+from rotcodec.model.loading import load_model_file
+
+__all__ = ["load_model", "compress", "decompress", "compress_file", "decompress_file", "model_for_header",
+           "bundled_models", "NO_MODEL_MESSAGE"]
+
+NO_MODEL_MESSAGE = ("no model given and no bundled model found; pass --model PATH "
+                    "(a file written by `rotcodec train` or Codec.save)")
+BLOCK_SECONDS = 10.0  # audio read (or sliced) at a time
+_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+ModelArg = Codec | str | os.PathLike | None
+
+
+# ----- models ------------------------------------------------------------------------------------
+def _pretrained_dir():
+    """The folder of bundled models, ``rotcodec/pretrained/`` (a Traversable; may not exist)."""
+    return resources.files("rotcodec").joinpath("pretrained")
+
+
+def _pretrained(filename: str):
+    return _pretrained_dir().joinpath(filename)
+
+
+def bundled_models() -> list[str]:
+    """Names of the models shipped in ``rotcodec/pretrained/`` (``<name>.pt``), sorted."""
+    folder = _pretrained_dir()
+    if not folder.is_dir():
+        return []
+    return sorted(p.name[:-3] for p in folder.iterdir() if p.name.endswith(".pt") and p.is_file())
+
+
+def _default_name() -> str | None:
+    """The default bundled model: the name in ``pretrained/default.txt``, else ``default``."""
+    note = _pretrained("default.txt")
+    if note.is_file():
+        for line in note.read_text(encoding="utf-8").splitlines():
+            line = line.strip()
+            if line and not line.startswith("#"):
+                return line
+    return "default" if _pretrained("default.pt").is_file() else None
+
+
+def _load_file(path: Path, device: str | torch.device) -> Codec:
+    """:func:`load_model_file`, with every failure to parse the file reported as FormatError.
+
+    ``torch.load(weights_only=True)`` raises a zoo of exception types on arbitrary bytes
+    (KeyError, IndexError, ... besides those ``load_model_file`` already converts).
+    """
+    try:
+        return load_model_file(path, device)
+    except (FormatError, OSError, MemoryError):
+        raise
+    except Exception as err:  # noqa: BLE001 - any other parse failure means "not a model file"
+        detail = " ".join(str(err).split()) or type(err).__name__
+        raise FormatError(f"{path} is not a loadable rotcodec model file ({type(err).__name__}: {detail})") from None
+
+
+def _load_bundled(name: str, device: str | torch.device) -> Codec:
+    with resources.as_file(_pretrained(f"{name}.pt")) as path:
+        return _load_file(path, device)
+
+
+def load_model(name_or_path: str | os.PathLike | None = None, device: str | torch.device = "cpu") -> Codec:
+    """Load a model in eval mode on ``device``.
+
+    Args:
+        name_or_path: a model file written by :meth:`Codec.save` (or ``rotcodec train``); or the
+            name of a model bundled in ``rotcodec/pretrained/<name>.pt``; or None for the default
+            bundled model (named in ``rotcodec/pretrained/default.txt``).
+
+    Raises:
+        FileNotFoundError: no such file or bundled model; with None, no bundled model at all
+            (the message says how to get one).
+        FormatError: the file is not a valid rotcodec model file.
+    """
+    if name_or_path is None:
+        name = _default_name()
+        if name is None or not _pretrained(f"{name}.pt").is_file():
+            raise FileNotFoundError(NO_MODEL_MESSAGE)
+        return _load_bundled(name, device)
+    if not isinstance(name_or_path, (str, os.PathLike)):
+        raise TypeError(f"model must be a Codec, a path or a name, got {type(name_or_path).__name__}")
+    path = Path(name_or_path)
+    if path.is_dir():
+        raise IsADirectoryError(f"model path is a directory, not a model file: {path}")
+    if path.is_file():
+        return _load_file(path, device)
+    text = os.fspath(name_or_path)
+    if _NAME_RE.fullmatch(text) and _pretrained(f"{text}.pt").is_file():
+        return _load_bundled(text, device)
+    bundled = bundled_models()
+    known = f"; bundled models: {', '.join(bundled)}" if bundled else ""
+    raise FileNotFoundError(f"no such model file or bundled model: {text}{known}")
+
+
+def _resolve(model: ModelArg, device: str | torch.device = "cpu") -> Codec:
+    if isinstance(model, Codec):
+        return model
+    return load_model(model, device)
+
+
+def model_for_header(header: Header, model: ModelArg = None, device: str | torch.device = "cpu") -> Codec:
+    """The model to decode a file with ``header``: ``model`` if given, else the bundled model
+    the header names (when it ships with rotcodec), else the default bundled model."""
+    if model is None:
+        name = header.model.rsplit("@", 1)[0]
+        if _NAME_RE.fullmatch(name) and _pretrained(f"{name}.pt").is_file():
+            return _load_bundled(name, device)
+    return _resolve(model, device)
+
+
+def _check_rate(sample_rate) -> int:
+    if isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, np.integer)):
+        raise TypeError(f"sample_rate must be an int, got {type(sample_rate).__name__}")
+    if not 1 <= sample_rate <= 1_000_000:
+        raise ValueError(f"sample_rate must be in 1..1000000 Hz, got {sample_rate}")
+    return int(sample_rate)
+
+
+# ----- bytes -------------------------------------------------------------------------------------
+def compress(wav: torch.Tensor | np.ndarray, sample_rate: int, model: ModelArg = None,
+             kbps: float | None = None) -> bytes:
+    """Compress float audio ``wav [C, T]`` (or ``[T]``) at ``sample_rate`` Hz to ``.rcq`` bytes.
+
+    Args:
+        model: a :class:`Codec`, a model file path or bundled name, or None (default model).
+        kbps: target bitrate per channel; the largest number of stages whose bitrate does not
+            exceed it is used. None: all stages.
+
+    Raises:
+        AudioError: empty or non-finite audio, too many channels, unsupported sample rate.
+        ValueError: ``kbps`` below one stage of the model, bad shapes or dtypes.
+    """
+    sample_rate = _check_rate(sample_rate)
+    codec = _resolve(model)
+    x = to_tensor_2d(wav)
+    n_q = codec.n_q_for_kbps(kbps)
+    step = max(1, int(BLOCK_SECONDS * sample_rate))
+    blocks = (x[:, i: i + step] for i in range(0, x.shape[-1], step))
+    buf = io.BytesIO()
+    encode_to_rcq(codec, blocks, sample_rate, x.shape[0], x.shape[-1], n_q, buf)
+    return buf.getvalue()
+
+
+def decompress(data: bytes | bytearray | memoryview, model: ModelArg = None) -> tuple[torch.Tensor, int]:
+    """Decode ``.rcq`` bytes to ``(wav [C, T] float32, sample_rate)`` at the original rate and length.
+
+    Raises:
+        FormatError: malformed, truncated or corrupt data, or data made by another model (the
+            header is checked against the model before anything is decoded).
+    """
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise TypeError(f"decompress() needs bytes, got {type(data).__name__}")
+    f = io.BytesIO(data)
+    header = read_header(f)
+    codec = model_for_header(header, model)
+    f.seek(0)
+    header, codes = read_checked(f, codec)
+    wav = torch.cat(list(decode_rcq(codec, header, codes)), dim=-1)
+    return wav, header.original_sample_rate
+
+
+# ----- files -------------------------------------------------------------------------------------
+def _file_blocks(path: Path, sample_rate: int, length: int) -> Iterator[torch.Tensor]:
+    got = 0
+    for block in iter_audio_blocks(path, max(1, int(BLOCK_SECONDS * sample_rate))):
+        got += block.shape[-1]
+        yield torch.from_numpy(block)
+    if got < length:
+        raise AudioError(f"{path} ended after {got} of the {length} samples its header announces")
+
+
+def compress_file(in_path: str | os.PathLike, out_path: str | os.PathLike, model: ModelArg = None,
+                  kbps: float | None = None, force: bool = False, progress: bool = False) -> Header:
+    """Compress an audio file (wav/flac/ogg, any channels and rate) to an ``.rcq`` file.
+
+    Reads and encodes in blocks (bounded memory for any length); writes ``out_path`` atomically
+    (a temp file renamed at the end), never over an existing file unless ``force``. ``progress``
+    draws a bar on stderr for long inputs. Returns the header written.
+
+    Raises:
+        AudioError: missing, unreadable, empty or non-finite input, unsupported format or rate.
+        FileExistsError: ``out_path`` exists and not ``force``.
+        FileNotFoundError: the output folder does not exist (or no model, see :func:`load_model`).
+        ValueError: ``kbps`` below one stage of the model.
+    """
+    in_path, out_path = Path(in_path), Path(out_path)
+    check_output(out_path, force)
+    sample_rate, channels, length = audio_info(in_path)
+    codec = _resolve(model)
+    n_q = codec.n_q_for_kbps(kbps)
+    blocks = _file_blocks(in_path, sample_rate, length)
+    with atomic_writer(out_path, force) as f:
+        return encode_to_rcq(codec, blocks, sample_rate, channels, length, n_q, f, progress)
+
+
+def decompress_file(in_path: str | os.PathLike, out_path: str | os.PathLike, model: ModelArg = None,
+                    force: bool = False, progress: bool = False) -> Header:
+    """Decode an ``.rcq`` file to an audio file (``.wav``/``.flac``: 16-bit PCM; ``.ogg``: Vorbis).
+
+    Decodes and writes in chunks (bounded memory); the output appears only when complete.
+    Returns the header read.
+
+    Raises:
+        FormatError: malformed input or made by another model (checked before decoding).
+        FileNotFoundError / IsADirectoryError: the input is missing or a folder, or the output
+            folder is missing.
+        FileExistsError: ``out_path`` exists and not ``force``.
+        AudioError: unsupported output extension.
+    """
+    in_path, out_path = Path(in_path), Path(out_path)
+    if in_path.is_dir():
+        raise IsADirectoryError(f"is a directory, not an .rcq file: {in_path}")
+    if not in_path.is_file():
+        raise FileNotFoundError(f"no such file: {in_path}")
+    check_output(out_path, force)
+    with open(in_path, "rb") as f:
+        header = read_header(f)
+        codec = model_for_header(header, model)
+        f.seek(0)
+        header, codes = read_checked(f, codec)
+    writer = AudioWriter(out_path, header.original_sample_rate, header.channels, force=force)
+    with writer:
+        for block in decode_rcq(codec, header, codes, progress):
+            writer.write(block)
+    return header

@@ -1,0 +1,239 @@
+"""The ``rotcodec`` command line, thin over :mod:`rotcodec.api`.
+
+::
+
+    rotcodec compress IN OUT.rcq [--kbps K] [--model M] [--device D] [--force]
+    rotcodec decompress IN.rcq OUT.wav [--model M] [--device D] [--force]
+    rotcodec info FILE.rcq
+    rotcodec roundtrip IN OUT.wav [--kbps K] [--model M] [--device D] [--force]
+
+``main(argv)`` returns the exit code: 0 on success, 1 for an error (one line on stderr starting
+with ``rotcodec: error:``, no traceback; outputs are written atomically, so a failed command
+leaves no partial file), 2 for a usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import torch
+
+from rotcodec import api
+from rotcodec.coding.pipeline import check_output
+from rotcodec.io.audio import audio_info, read_audio
+from rotcodec.io.container import Header, read_header, read_rcq
+
+__all__ = ["main", "build_parser"]
+
+PROG = "rotcodec"
+
+
+class CLIError(Exception):
+    """A user-facing error raised by the command line itself."""
+
+
+# ----- subcommands -------------------------------------------------------------------------------
+def _device(name: str) -> torch.device:
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError):
+        raise CLIError(f"unknown device {name!r} (use cpu, cuda or cuda:N)") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise CLIError(f"device {name!r} requested but CUDA is not available")
+    return device
+
+
+def _progress(args) -> bool:
+    return not args.quiet and sys.stderr.isatty()
+
+
+def _say(args, text: str) -> None:
+    if not getattr(args, "quiet", False):
+        print(text)
+
+
+def _describe(path: Path, header: Header) -> str:
+    seconds = header.length / header.original_sample_rate
+    size = path.stat().st_size
+    return (f"{path}: {seconds:.2f} s, {header.channels} ch, {header.n_q} stages, "
+            f"{size * 8 / seconds / 1000:.3f} kbps ({size} bytes)")
+
+
+def cmd_compress(args) -> int:
+    device = _device(args.device)
+    check_output(Path(args.output), args.force)
+    audio_info(args.input)  # a missing or unreadable input is reported before any model error
+    model = api.load_model(args.model, device)
+    header = api.compress_file(args.input, args.output, model, kbps=args.kbps, force=args.force,
+                               progress=_progress(args))
+    _say(args, _describe(Path(args.output), header))
+    return 0
+
+
+def cmd_decompress(args) -> int:
+    device = _device(args.device)
+    src = Path(args.input)
+    if src.is_dir():
+        raise IsADirectoryError(f"is a directory, not an .rcq file: {src}")
+    if not src.is_file():
+        raise FileNotFoundError(f"no such file: {src}")
+    check_output(Path(args.output), args.force)
+    with open(src, "rb") as f:
+        header = read_header(f)
+    model = api.model_for_header(header, args.model, device)
+    api.decompress_file(src, args.output, model, force=args.force, progress=_progress(args))
+    _say(args, f"{args.output}: {header.length / header.original_sample_rate:.2f} s, "
+               f"{header.channels} ch, {header.original_sample_rate} Hz")
+    return 0
+
+
+def cmd_info(args) -> int:
+    path = Path(args.input)
+    if path.is_dir():
+        raise IsADirectoryError(f"is a directory, not an .rcq file: {path}")
+    if not path.is_file():
+        raise FileNotFoundError(f"no such file: {path}")
+    with open(path, "rb") as f:
+        header, _ = read_rcq(f)  # validates the whole file, CRCs included
+    size = path.stat().st_size
+    seconds = header.length / header.original_sample_rate
+    nominal = header.frame_rate * header.n_q * header.bits * header.channels
+    rows = [
+        ("file", f"{path} ({size} bytes)"),
+        ("model", f"{header.model} (weights {header.model_hash or 'unknown'})"),
+        ("sample rate", f"{header.sample_rate} Hz in the model, {header.original_sample_rate} Hz original"),
+        ("channels", str(header.channels)),
+        ("stages", f"{header.n_q} x {header.bits} bits"),
+        ("frames", f"{header.frames} at {header.frame_rate:g} Hz"),
+        ("duration", f"{seconds:.3f} s ({header.length} samples)"),
+        ("chunking", f"{header.chunk_frames} frames, {header.chunk_overlap} frames of context"
+         if header.chunk_frames else "none"),
+        ("nominal bitrate", f"{nominal / 1000:.3f} kbps"
+         + (f" ({nominal / header.channels / 1000:.3f} kbps per channel)" if header.channels > 1 else "")),
+        ("real bitrate", f"{size * 8 / seconds / 1000:.3f} kbps"),
+    ]
+    width = max(len(k) for k, _ in rows) + 1
+    for key, value in rows:
+        print(f"{key + ':':<{width}} {value}")
+    return 0
+
+
+def cmd_roundtrip(args) -> int:
+    from rotcodec import metrics
+
+    device = _device(args.device)
+    check_output(Path(args.output), args.force)
+    audio_info(args.input)
+    model = api.load_model(args.model, device)
+    with tempfile.TemporaryDirectory(prefix="rotcodec-") as tmp:
+        rcq = Path(tmp) / "roundtrip.rcq"
+        header = api.compress_file(args.input, rcq, model, kbps=args.kbps, progress=_progress(args))
+        size = rcq.stat().st_size
+        api.decompress_file(rcq, args.output, model, force=args.force, progress=_progress(args))
+    ref, sr = read_audio(args.input)
+    est, _ = read_audio(args.output)
+    seconds = header.length / header.original_sample_rate
+    nominal = model.bitrate(header.n_q) * header.channels
+    print(f"bitrate:  {size * 8 / seconds / 1000:.3f} kbps real, {nominal / 1000:.3f} kbps nominal "
+          f"({header.n_q} stages, {size} bytes for {seconds:.2f} s)")
+    try:
+        score = metrics.pesq_wb(ref, est, sr)
+        pesq_text = f"{score:.3f}" if score is not None else "skipped (too short or no speech found)"
+    except Exception as err:  # PESQ is a C library with its own failure modes; the rest still counts
+        pesq_text = f"skipped ({type(err).__name__}: {' '.join(str(err).split())})"
+    print(f"PESQ-WB:  {pesq_text}")
+    print(f"mel dist: {metrics.mel_distance(ref, est, sr):.4f}")
+    print(f"SI-SDR:   {metrics.si_sdr(ref, est):.2f} dB")
+    return 0
+
+
+# ----- parser ------------------------------------------------------------------------------------
+def _add_common(p: argparse.ArgumentParser, kbps: bool) -> None:
+    if kbps:
+        p.add_argument("--kbps", type=float, default=None,
+                       help="target bitrate per channel (default: all stages of the model)")
+    p.add_argument("--model", default=None,
+                   help="model file (from `rotcodec train` or Codec.save) or bundled model name")
+    p.add_argument("--device", default="cpu", help="torch device (default: cpu)")
+    p.add_argument("--force", action="store_true", help="overwrite the output if it exists")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
+
+
+def _add_train(subparsers) -> None:
+    """Registration point for ``rotcodec train``.
+
+    The training package provides ``rotcodec.train.cli.add_parser(subparsers)``, which adds its
+    subparser and sets ``func`` (``func(args) -> int``) in its defaults. Until that module exists
+    the command is simply absent; an import error *inside* it is not hidden.
+    """
+    try:
+        from rotcodec.train.cli import add_parser
+    except ModuleNotFoundError as err:
+        if err.name in ("rotcodec.train", "rotcodec.train.cli"):
+            return
+        raise
+    add_parser(subparsers)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=PROG, description="rotcodec neural audio codec")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("compress", help="audio file -> .rcq token file")
+    p.add_argument("input", help="audio file (wav, flac, ogg)")
+    p.add_argument("output", help="the .rcq file to write")
+    _add_common(p, kbps=True)
+    p.set_defaults(func=cmd_compress)
+
+    p = sub.add_parser("decompress", help=".rcq token file -> audio file")
+    p.add_argument("input", help="the .rcq file")
+    p.add_argument("output", help="audio file to write (.wav, .flac or .ogg)")
+    _add_common(p, kbps=False)
+    p.set_defaults(func=cmd_decompress)
+
+    p = sub.add_parser("info", help="show the header, duration and bitrate of an .rcq file")
+    p.add_argument("input", help="the .rcq file")
+    p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser("roundtrip", help="compress and decompress, print bitrate and quality metrics")
+    p.add_argument("input", help="audio file")
+    p.add_argument("output", help="decoded audio file to write")
+    _add_common(p, kbps=True)
+    p.set_defaults(func=cmd_roundtrip)
+
+    _add_train(sub)  # `rotcodec train`, once rotcodec.train.cli exists
+    return parser
+
+
+def _one_line(err: BaseException) -> str:
+    if isinstance(err, OSError) and err.strerror and err.filename and len(err.args) > 1:
+        text = f"{err.strerror}: {os.fsdecode(err.filename)}"
+    else:
+        text = str(err) or type(err).__name__
+    return " ".join(text.split())
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line with ``argv`` (default ``sys.argv[1:]``); return the exit code."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:  # argparse: usage errors (2) and --help (0)
+        return exit_.code if isinstance(exit_.code, int) else 2
+    if getattr(args, "func", None) is None:
+        parser.print_usage(sys.stderr)
+        print(f"{PROG}: error: a command is required", file=sys.stderr)
+        return 2
+    try:
+        return int(args.func(args))
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+    except (CLIError, ValueError, OSError, RuntimeError) as err:
+        # FormatError and AudioError are ValueErrors; OSError covers missing files and folders.
+        print(f"{PROG}: error: {_one_line(err)}", file=sys.stderr)
+        return 1

@@ -1,0 +1,201 @@
+"""Chunked encoding and decoding of long signals in bounded memory.
+
+A long signal is cut into chunks of ``chunk_frames`` frames, aligned to the hop length. Each
+chunk is run through the model together with ``context`` frames of its neighbours on each side
+(fewer at the ends of the signal, where one-piece coding sees the same zero padding), and only
+its central frames (encoding) or samples (decoding) are kept. With ``context`` at least the
+model's receptive field, the result does not depend on where the chunks are cut:
+
+* encoding: the codes equal ``model.encode`` of the whole signal, for any ``chunk_frames``;
+* decoding: the samples equal ``model.decode`` of all codes up to float rounding (~1e-6).
+
+Bit-exact codes need more than the receptive field: the latent of a frame must not change with
+the length of the chunk around it, yet CPU and GPU kernels pick their algorithms (and so their
+rounding) by shape, and a rounding difference of 1e-7 flips near-tie codes (measured: tens of
+codes in a few thousand on a tiny random model). So encoding runs on a float64 copy of the
+model: chunking changes the float64 latent by ~1e-16, which almost never survives the rounding
+to float32 that the nearest-code search starts with. The price is about 2.5x the float32 encoding
+time on CPU. "One-piece encoding" therefore means :func:`encode_stream` with a single chunk (which
+is what ``compress`` of a short signal does); ``model.encode`` in float32 agrees with it except on
+near ties.
+
+Shapes: audio ``[C, T]`` (channels coded independently as a batch of mono signals), codes
+``[C, n_q, F]`` with ``F = ceil(T / hop)``.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Iterable, Iterator
+
+import torch
+
+from rotcodec.config import CodecConfig
+from rotcodec.model.seanet import receptive_field
+
+__all__ = [
+    "DEFAULT_CHUNK_FRAMES", "encoder_context_frames", "decoder_context_frames",
+    "encode_stream", "decode_stream", "encode_chunked", "decode_chunked",
+]
+
+DEFAULT_CHUNK_FRAMES = 250
+"""Frames per chunk by default: 5 s at 50 frames/s. The float64 encoder's im2col buffers take about
+channels * kernel * 8 bytes per sample (150 MB for a 5 s chunk of speech16k), so larger chunks
+cost memory and gain little: the context overhead is already under 10 %."""
+
+
+def encoder_context_frames(config: CodecConfig) -> int:
+    """Frames of context each encoder chunk needs on each side: the receptive field, rounded up, + 1."""
+    return math.ceil(receptive_field(config) / config.hop_length) + 1
+
+
+def decoder_context_frames(config: CodecConfig) -> int:
+    """Frames of context each decoder chunk needs on each side (an upper bound, + 1 for safety).
+
+    The decoder mirrors the encoder: a kernel-``k`` conv at the frame rate, then per stride a
+    transposed conv (kernel ``2 * stride``: an output sample sees at most 3 input steps on either
+    side) and residual units with dilated kernel-``k`` convs, then a kernel-``k`` conv at the
+    sample rate. Added up in output samples, then converted to frames.
+    """
+    k = config.kernel_size
+    step = config.hop_length  # output samples per step at the current depth
+    half = (k - 1) // 2 * step
+    for stride in reversed(config.strides):
+        half += 3 * step  # transposed conv, measured in its input steps
+        step //= stride
+        half += sum(d * (k - 1) // 2 for d in config.dilations) * step
+    half += (k - 1) // 2  # final conv at the sample rate
+    return math.ceil(half / config.hop_length) + 1
+
+
+def _check_chunking(chunk_frames: int, context: int) -> None:
+    if isinstance(chunk_frames, bool) or not isinstance(chunk_frames, int) or chunk_frames < 1:
+        raise ValueError(f"chunk_frames must be a positive int, got {chunk_frames!r}")
+    if isinstance(context, bool) or not isinstance(context, int) or context < 0:
+        raise ValueError(f"context must be a non-negative int, got {context!r}")
+
+
+class _Buffer:
+    """Samples ``[C, n]`` of a stream kept from absolute offset ``start`` on; pulls blocks on demand."""
+
+    def __init__(self, blocks: Iterable[torch.Tensor], total: int):
+        self._blocks = iter(blocks)
+        self._parts: list[torch.Tensor] = []
+        self.start = 0  # absolute index of the first kept sample
+        self.end = 0  # absolute index one past the last sample pulled
+        self.total = total
+
+    def fill_to(self, end: int) -> None:
+        """Pull blocks until samples up to ``end`` (<= total) are held."""
+        while self.end < end:
+            block = next(self._blocks, None)
+            if block is None:
+                raise ValueError(f"audio stream ended after {self.end} samples, expected {self.total}")
+            block = block[:, : self.total - self.end]  # never keep more than announced
+            self._parts.append(block)
+            self.end += block.shape[-1]
+
+    def slice(self, lo: int, hi: int) -> torch.Tensor:
+        """Samples ``[lo, hi)`` (absolute; within what is held) as one ``[C, hi - lo]`` tensor."""
+        if len(self._parts) > 1:
+            self._parts = [torch.cat(self._parts, dim=-1)]
+        return self._parts[0][:, lo - self.start: hi - self.start]
+
+    def drop_before(self, pos: int) -> None:
+        """Forget samples before absolute ``pos``.
+
+        Keeps a view (no copy, so a caller's single huge block is never copied); the memory of
+        the dropped samples is freed at the next concatenation, which makes a new tensor.
+        """
+        if pos <= self.start:
+            return
+        self._parts = [self.slice(pos, self.end)]
+        self.start = pos
+
+
+def _model_device(model: torch.nn.Module) -> torch.device:
+    return next(model.parameters()).device
+
+
+@torch.no_grad()
+def encode_stream(model, blocks: Iterable[torch.Tensor], length: int, n_q: int,
+                  chunk_frames: int = DEFAULT_CHUNK_FRAMES, context: int | None = None,
+                  ) -> Iterator[torch.Tensor]:
+    """Encode a stream of audio blocks chunk by chunk.
+
+    Args:
+        model: a :class:`~rotcodec.Codec` (eval mode).
+        blocks: float32 ``[C, n]`` tensors at ``model.sample_rate``, any sizes, ``length``
+            samples in all (extra samples are ignored; too few raise ``ValueError``).
+        length: T, the total number of samples (>= 1).
+        n_q: stages to keep.
+        chunk_frames: frames per chunk.
+        context: frames of context on each side; default :func:`encoder_context_frames`.
+
+    Yields:
+        codes ``[C, n_q, f]`` (int64, CPU), in order, ``ceil(length / hop)`` frames in all;
+        the same codes for any ``chunk_frames`` (see the module notes on float64).
+    """
+    context = encoder_context_frames(model.config) if context is None else context
+    _check_chunking(chunk_frames, context)
+    if length < 1:
+        raise ValueError("cannot encode an empty signal")
+    hop = model.hop_length
+    frames = math.ceil(length / hop)
+    device = _model_device(model)
+    exact = copy.deepcopy(model).to(torch.float64).eval()
+    buf = _Buffer(blocks, length)
+    for a in range(0, frames, chunk_frames):
+        b = min(a + chunk_frames, frames)
+        a0 = max(0, a - context)
+        lo, hi = a0 * hop, min(length, (b + context) * hop)
+        buf.fill_to(hi)
+        wav = buf.slice(lo, hi).to(device)[:, None]  # [C, 1, n]; the model pads the last chunk
+        codes = exact.encode(wav.to(torch.float64), n_q)
+        yield codes[..., a - a0: b - a0].cpu()
+        del wav, codes
+        buf.drop_before(max(0, b - context) * hop)
+
+
+@torch.no_grad()
+def decode_stream(model, codes: torch.Tensor, length: int,
+                  chunk_frames: int = DEFAULT_CHUNK_FRAMES, context: int | None = None,
+                  ) -> Iterator[torch.Tensor]:
+    """Decode codes ``[C, n, F]`` chunk by chunk.
+
+    Yields float32 ``[C, n]`` CPU blocks at ``model.sample_rate``, ``length`` samples in all
+    (``length <= F * hop``), equal to ``model.decode(codes, length)`` up to float rounding.
+    """
+    context = decoder_context_frames(model.config) if context is None else context
+    _check_chunking(chunk_frames, context)
+    if codes.dim() != 3:
+        raise ValueError(f"codes must be [C, n_q, F], got shape {tuple(codes.shape)}")
+    hop = model.hop_length
+    frames = codes.shape[-1]
+    if not 0 <= length <= frames * hop:
+        raise ValueError(f"length {length} does not fit {frames} frames of {hop} samples")
+    device = _model_device(model)
+    for a in range(0, frames, chunk_frames):
+        if a * hop >= length:
+            break
+        b = min(a + chunk_frames, frames)
+        a0, b0 = max(0, a - context), min(frames, b + context)
+        wav = model.decode(codes[..., a0:b0].to(device))[:, 0]  # [C, (b0 - a0) * hop]
+        start = (a - a0) * hop
+        yield wav[:, start: start + min(b * hop, length) - a * hop].float().cpu()
+        del wav
+
+
+def encode_chunked(model, wav: torch.Tensor, n_q: int | None = None,
+                   chunk_frames: int = DEFAULT_CHUNK_FRAMES) -> torch.Tensor:
+    """``wav [C, T]`` at the model rate -> codes ``[C, n_q, ceil(T / hop)]``, chunk by chunk."""
+    n_q = model.n_q if n_q is None else n_q
+    parts = list(encode_stream(model, [wav], wav.shape[-1], n_q, chunk_frames))
+    return torch.cat(parts, dim=-1)
+
+
+def decode_chunked(model, codes: torch.Tensor, length: int,
+                   chunk_frames: int = DEFAULT_CHUNK_FRAMES) -> torch.Tensor:
+    """codes ``[C, n, F]`` -> ``wav [C, length]`` at the model rate, chunk by chunk."""
+    return torch.cat(list(decode_stream(model, codes, length, chunk_frames)), dim=-1)

@@ -1,0 +1,219 @@
+"""Audio <-> ``.rcq`` through a model: headers, validation, and the streaming pipelines.
+
+Compression: audio blocks ``[C, n]`` at the input rate -> :func:`resample_stream` to the model
+rate -> :func:`encode_stream` (chunks with context) -> codes ``[C, n_q, F]`` -> container.
+Decompression: container -> header checked against the model (before anything is decoded) ->
+codes -> :func:`decode_stream` -> :func:`resample_stream` back to the original rate -> exactly
+the original number of samples.
+
+Memory is bounded by the chunk and segment sizes plus the codes themselves (an hour of 6 kbps
+speech is 2.2 M codes, 17 MB as int64), never by the length of the audio.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import secrets
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import IO
+
+import torch
+
+from rotcodec.coding.chunks import DEFAULT_CHUNK_FRAMES, decode_stream, encode_stream, encoder_context_frames
+from rotcodec.coding.progress import Progress
+from rotcodec.coding.resampling import check_resampling, resample_stream, resampled_length
+from rotcodec.errors import AudioError, FormatError
+from rotcodec.io.container import Header, read_header, read_rcq, write_rcq
+from rotcodec.model.codec import MODEL_VERSION
+from rotcodec.model.loading import weights_hash
+
+__all__ = [
+    "model_id", "code_bits", "check_header", "check_codes", "check_output", "encode_to_rcq",
+    "read_checked", "decode_rcq", "atomic_writer",
+]
+
+MAX_CHANNELS = 64  # the container's limit
+
+
+def model_id(model) -> str:
+    """The id written in headers: ``"<config name>@<model format version>"``, e.g. ``"tiny@1"``."""
+    name = "".join(ch if ch.isprintable() else "?" for ch in model.config.name)[:60] or "model"
+    return f"{name}@{MODEL_VERSION}"
+
+
+def code_bits(model) -> int:
+    """Bits per code in the file: ``ceil(log2(codebook_size))`` (exact for powers of two)."""
+    return max(1, math.ceil(math.log2(model.config.quantizer.codebook_size) - 1e-12))
+
+
+def check_header(header: Header, model, model_hash: str | None = None) -> None:
+    """Raise :class:`FormatError` unless ``model`` can decode a file with ``header``.
+
+    Checks the weights hash, then every field the model fixes (sample rate, bits, n_q, frame
+    rate), then that ``frames`` and ``length`` agree (so a header cannot claim a length its
+    codes do not cover) and that the original rate can be resampled to.
+    """
+    model_hash = weights_hash(model) if model_hash is None else model_hash
+    if header.model_hash != model_hash:
+        raise FormatError(
+            f"this file was made by model {header.model!r} (weights {header.model_hash or 'unknown'}), "
+            f"not by the model given ({model_id(model)!r}, weights {model_hash}); "
+            f"decode it with the model that made it (--model PATH)")
+    problems = []
+    if header.sample_rate != model.sample_rate:
+        problems.append(f"sample rate {header.sample_rate} Hz, the model's is {model.sample_rate} Hz")
+    if header.bits != code_bits(model):
+        problems.append(f"{header.bits} bits per code, the model's codes take {code_bits(model)}")
+    if header.n_q > model.n_q:
+        problems.append(f"{header.n_q} stages, the model has {model.n_q}")
+    if not math.isclose(header.frame_rate, model.frame_rate, rel_tol=1e-9):
+        problems.append(f"frame rate {header.frame_rate:g}, the model's is {model.frame_rate:g}")
+    if problems:
+        raise FormatError("the .rcq header contradicts the model: " + "; ".join(problems))
+    if header.length < 1:
+        raise FormatError("invalid .rcq file: it holds no audio (length 0)")
+    try:
+        check_resampling(model.sample_rate, header.original_sample_rate)
+    except AudioError as err:
+        raise FormatError(f"invalid .rcq header: {err}") from None
+    model_length = resampled_length(header.length, header.original_sample_rate, model.sample_rate)
+    expected = math.ceil(model_length / model.hop_length)
+    if header.frames != expected:
+        raise FormatError(
+            f"invalid .rcq header: {header.frames} frames cannot hold {header.length} samples at "
+            f"{header.original_sample_rate} Hz (that takes {expected} frames)")
+
+
+def check_codes(codes, model) -> None:
+    """FormatError for codes outside the codebook (possible when its size is not a power of two)."""
+    k = model.config.quantizer.codebook_size
+    if codes.size and int(codes.max()) >= k:
+        raise FormatError(f"invalid .rcq file: code {int(codes.max())} outside the codebook of {k}")
+
+
+def encode_to_rcq(model, blocks: Iterable[torch.Tensor], sample_rate: int, channels: int,
+                  length: int, n_q: int, out: IO[bytes], progress: bool = False,
+                  chunk_frames: int = DEFAULT_CHUNK_FRAMES) -> Header:
+    """Encode ``length`` samples of ``channels``-channel audio at ``sample_rate`` and write an ``.rcq``.
+
+    Args:
+        blocks: float ``[C, n]`` tensors at ``sample_rate``, in order.
+        out: binary stream; written only at the end, in one go (after all encoding succeeded).
+
+    Returns:
+        The header written.
+    """
+    if not 1 <= channels <= MAX_CHANNELS:
+        raise AudioError(f"audio has {channels} channels; at most {MAX_CHANNELS} are supported")
+    if length < 1:
+        raise AudioError("audio is empty")
+    check_resampling(sample_rate, model.sample_rate)
+    model_length = resampled_length(length, sample_rate, model.sample_rate)
+    frames = math.ceil(model_length / model.hop_length)
+    bar = Progress("compress", length / sample_rate, progress)
+    stream = resample_stream(blocks, length, sample_rate, model.sample_rate)
+    parts, done = [], 0
+    try:
+        for codes in encode_stream(model, stream, model_length, n_q, chunk_frames):
+            parts.append(codes.to(torch.int32))
+            done += codes.shape[-1]
+            bar.update(done / model.frame_rate)
+    finally:
+        bar.close()
+    codes = torch.cat(parts, dim=-1)
+    del parts
+    header = Header(
+        model=model_id(model), model_hash=weights_hash(model), sample_rate=model.sample_rate,
+        original_sample_rate=sample_rate, channels=channels, n_q=n_q, bits=code_bits(model),
+        frame_rate=model.frame_rate, frames=frames, length=length,
+        chunk_frames=chunk_frames, chunk_overlap=encoder_context_frames(model.config))
+    write_rcq(out, header, codes.numpy())
+    return header
+
+
+def read_checked(f: IO[bytes], model) -> tuple[Header, torch.Tensor]:
+    """Read an ``.rcq`` from the seekable stream ``f``, validating the header against ``model``
+    before the payload is read. Returns ``(header, codes [C, n_q, F] int64)``."""
+    start = f.tell()
+    check_header(read_header(f), model)
+    f.seek(start)
+    header, codes = read_rcq(f)
+    check_codes(codes, model)
+    return header, torch.from_numpy(codes)
+
+
+def decode_rcq(model, header: Header, codes: torch.Tensor, progress: bool = False,
+               chunk_frames: int = DEFAULT_CHUNK_FRAMES) -> Iterator[torch.Tensor]:
+    """Decode checked codes to float32 ``[C, n]`` blocks at the original rate, ``header.length`` in all."""
+    model_length = resampled_length(header.length, header.original_sample_rate, model.sample_rate)
+    bar = Progress("decompress", header.length / header.original_sample_rate, progress)
+
+    def model_rate_blocks() -> Iterator[torch.Tensor]:
+        done = 0
+        for block in decode_stream(model, codes, model_length, chunk_frames):
+            done += block.shape[-1]
+            bar.update(done / model.sample_rate)
+            yield block
+
+    try:
+        out = resample_stream(model_rate_blocks(), model_length, model.sample_rate,
+                              header.original_sample_rate)
+        yield from _take(out, header.length)
+    finally:
+        bar.close()
+
+
+def _take(blocks: Iterable[torch.Tensor], length: int) -> Iterator[torch.Tensor]:
+    """The first ``length`` samples of a stream (resampling back may give a few more)."""
+    got = 0
+    for block in blocks:
+        block = block[:, : length - got]
+        if block.shape[-1]:
+            got += block.shape[-1]
+            yield block
+        if got >= length:
+            return
+    if got < length:
+        raise RuntimeError(f"decoder produced {got} samples, expected {length}")
+
+
+class atomic_writer:
+    """``with atomic_writer(path, force) as f:`` write bytes to a temp file in the target folder,
+    renamed over ``path`` only when the block succeeds; on any error the temp file is removed."""
+
+    def __init__(self, path: str | os.PathLike, force: bool = False):
+        self.path = Path(path)
+        self.force = force
+        check_output(self.path, force)
+        self._tmp: Path | None = None
+        self._f: IO[bytes] | None = None
+
+    def __enter__(self) -> IO[bytes]:
+        self._tmp = self.path.with_name(f".{self.path.name}.{secrets.token_hex(4)}.tmp")
+        self._f = open(self._tmp, "xb")
+        return self._f
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        try:
+            self._f.close()
+            if exc_type is None:
+                check_output(self.path, self.force)  # it may have appeared meanwhile
+                os.replace(self._tmp, self.path)
+                self._tmp = None
+        finally:
+            if self._tmp is not None:
+                self._tmp.unlink(missing_ok=True)
+
+
+def check_output(path: Path, force: bool) -> None:
+    """Raise unless ``path`` can be written: its folder exists, it is not a folder, and it does
+    not exist yet unless ``force`` (FileNotFoundError, IsADirectoryError, FileExistsError)."""
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise FileNotFoundError(f"folder does not exist: {parent}")
+    if path.is_dir():
+        raise IsADirectoryError(f"output is a directory: {path}")
+    if path.exists() and not force:
+        raise FileExistsError(f"{path} already exists; use force=True (--force) to overwrite it")

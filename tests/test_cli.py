@@ -1,0 +1,146 @@
+"""The command line through ``main(argv)``: happy paths, --force, and one-line errors."""
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from rotcodec import Codec, CodecConfig, api
+from rotcodec.cli import main
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Tiny models gain nothing from threads, and OpenMP threads on busy cores run 10x slower."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+@pytest.fixture(scope="module")
+def model_path(tmp_path_factory, one_thread):
+    torch.manual_seed(0)
+    model = Codec(CodecConfig.preset("tiny"))
+    model.train()
+    model(torch.randn(4, 1, 8000) * 0.1)
+    path = tmp_path_factory.mktemp("model") / "tiny.pt"
+    model.eval().save(path)
+    return str(path)
+
+
+@pytest.fixture
+def work(tmp_path, monkeypatch):
+    """A temp folder as cwd holding a 1 s 22.05 kHz stereo speech-like wav, and no bundled models."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(api, "_pretrained_dir", lambda: tmp_path / "no-bundle")
+    t = np.arange(22050) / 22050
+    voice = sum(np.sin(2 * np.pi * 150 * k * t) / k for k in range(1, 15)) * np.sqrt(np.clip(np.sin(2 * np.pi * 3 * t), 0, None))
+    stereo = np.stack([0.3 * voice, 0.2 * voice[::-1]], axis=1).astype(np.float32)
+    sf.write(tmp_path / "in.wav", stereo, 22050)
+    return tmp_path
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def assert_one_error(code, err, expected_code=1, match=""):
+    assert code == expected_code
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("rotcodec: error: "), err
+    assert "Traceback" not in err and match in lines[0], err
+
+
+def test_compress_info_decompress(work, capsys, model_path):
+    code, out, err = run(capsys, "compress", "in.wav", "a.rcq", "--model", model_path, "--kbps", "0.8")
+    assert code == 0 and "a.rcq" in out and "2 stages" in out and err == ""
+    code, out, _ = run(capsys, "info", "a.rcq")
+    assert code == 0
+    for text in ("tiny@1", "22050 Hz original", "channels:", "2 x 8 bits", "1.000 s (22050 samples)",
+                 "nominal bitrate: 1.600 kbps (0.800 kbps per channel)", "real bitrate:"):
+        assert text in out, (text, out)
+    code, out, _ = run(capsys, "decompress", "a.rcq", "a.wav", "--model", model_path, "--device", "cpu")
+    assert code == 0 and "a.wav" in out
+    info = sf.info(work / "a.wav")
+    assert (info.samplerate, info.channels, info.frames) == (22050, 2, 22050)
+
+
+def test_roundtrip(work, capsys, model_path):
+    code, out, err = run(capsys, "roundtrip", "in.wav", "rt.wav", "--model", model_path)
+    assert code == 0, err
+    assert "kbps real" in out and "PESQ-WB:" in out and "mel dist:" in out and "SI-SDR:" in out
+    assert sf.info(work / "rt.wav").frames == 22050
+
+
+def test_force(work, capsys, model_path):
+    (work / "a.rcq").write_bytes(b"old")
+    code, _, err = run(capsys, "compress", "in.wav", "a.rcq", "--model", model_path)
+    assert_one_error(code, err, match="already exists")
+    assert (work / "a.rcq").read_bytes() == b"old"
+    assert run(capsys, "compress", "in.wav", "a.rcq", "--model", model_path, "--force")[0] == 0
+    (work / "a.wav").write_bytes(b"old")
+    code, _, err = run(capsys, "decompress", "a.rcq", "a.wav", "--model", model_path)
+    assert_one_error(code, err, match="--force")
+    assert run(capsys, "decompress", "a.rcq", "a.wav", "--model", model_path, "--force")[0] == 0
+    assert sf.info(work / "a.wav").frames == 22050
+
+
+def test_errors_are_one_line_and_leave_no_output(work, capsys, model_path):
+    m = ["--model", model_path]
+    (work / "empty.wav").write_bytes(b"")
+    sf.write(work / "zero.wav", np.zeros((0, 1), dtype=np.float32), 16000)
+    nan = np.zeros(8000, dtype=np.float32)
+    nan[100] = np.nan
+    sf.write(work / "nan.wav", nan, 16000, subtype="FLOAT")
+    (work / "notes.txt").write_text("not audio")
+    (work / "bad.rcq").write_bytes(b"RCQ\x89garbage")
+    (work / "dir").mkdir()
+    cases = [
+        (["compress", "missing.wav", "o.rcq", *m], "no such file"),
+        (["compress", "dir", "o.rcq", *m], "directory"),
+        (["compress", "empty.wav", "o.rcq", *m], "empty.wav"),
+        (["compress", "zero.wav", "o.rcq", *m], "no samples"),
+        (["compress", "nan.wav", "o.rcq", *m], "NaN"),
+        (["compress", "notes.txt", "o.rcq", *m], "not a readable audio file"),
+        (["compress", "in.wav", "nofolder/o.rcq", *m], "folder does not exist"),
+        (["compress", "in.wav", "dir", *m], "directory"),
+        (["compress", "in.wav", "o.rcq", *m, "--kbps", "0.1"], "below one stage"),
+        (["compress", "in.wav", "o.rcq", "--model", "nope.pt"], "no such model file"),
+        (["compress", "in.wav", "o.rcq", "--model", str(work / "notes.txt")], "not a loadable rotcodec model"),
+        (["compress", "in.wav", "o.rcq", *m, "--device", "tpu9"], "device"),
+        (["decompress", "missing.rcq", "o.wav", *m], "no such file"),
+        (["decompress", "dir", "o.wav", *m], "directory"),
+        (["decompress", "bad.rcq", "o.wav", *m], ".rcq"),
+        (["decompress", "in.wav", "o.wav", *m], "wrong magic"),
+        (["info", "bad.rcq"], ".rcq"),
+        (["info", "missing.rcq"], "no such file"),
+        (["roundtrip", "nan.wav", "o.wav", *m], "NaN"),
+    ]
+    for argv, match in cases:
+        code, out, err = run(capsys, *argv)
+        assert_one_error(code, err, match=match)
+    assert run(capsys, "compress", "in.wav", "ok.rcq", *m)[0] == 0
+    code, _, err = run(capsys, "decompress", "ok.rcq", "o.mp3", *m)
+    assert_one_error(code, err, match="extension")
+    (work / "cut.rcq").write_bytes((work / "ok.rcq").read_bytes()[:-7])
+    code, _, err = run(capsys, "decompress", "cut.rcq", "o.wav", *m)
+    assert_one_error(code, err, match="truncated")
+    leftovers = {p.name for p in work.iterdir()} - {"empty.wav", "zero.wav", "nan.wav", "notes.txt", "bad.rcq",
+                                                     "dir", "in.wav", "ok.rcq", "cut.rcq"}
+    assert leftovers == set()  # no outputs, no temp files
+
+
+def test_no_model_anywhere_says_how_to_get_one(work, capsys):
+    code, _, err = run(capsys, "compress", "in.wav", "o.rcq")
+    assert_one_error(code, err, match=api.NO_MODEL_MESSAGE)
+    assert not (work / "o.rcq").exists()
+
+
+def test_usage_errors_exit_2(work, capsys):
+    for argv in ([], ["compress", "in.wav"], ["frobnicate"], ["compress", "in.wav", "o.rcq", "--kbps", "six"]):
+        code, _, err = run(capsys, *argv)
+        assert code == 2 and "Traceback" not in err and "error:" in err
+    assert run(capsys, "--help")[0] == 0
