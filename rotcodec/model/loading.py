@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import pickle
 from pathlib import Path
 
 import torch
@@ -27,7 +26,7 @@ def load_model_file(path: str | os.PathLike, device: str | torch.device = "cpu")
         raise FileNotFoundError(f"no such model file: {path}")
     try:
         blob = torch.load(path, map_location=device, weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError) as err:
+    except Exception as err:  # torch.load raises many types for garbage (KeyError, AttributeError, ...)
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise FormatError(f"{path} is not a loadable rotcodec model file ({first})") from None
     if not isinstance(blob, dict) or blob.get("format") != MODEL_FORMAT:

@@ -51,6 +51,7 @@ class LossConfig:
 
     mel: float = 15.0
     wave: float = 0.0
+    sisdr: float = 0.0
     adv: float = 1.0
     feat: float = 2.0
     commit: float = 0.25

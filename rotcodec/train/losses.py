@@ -7,7 +7,7 @@ import torch
 import torchaudio
 from torch import nn
 
-__all__ = ["MultiScaleMelLoss", "waveform_l1", "generator_adv_loss", "discriminator_adv_loss", "feature_matching_loss"]
+__all__ = ["MultiScaleMelLoss", "waveform_l1", "negative_si_sdr", "generator_adv_loss", "discriminator_adv_loss", "feature_matching_loss"]
 
 
 class MultiScaleMelLoss(nn.Module):
@@ -42,6 +42,24 @@ class MultiScaleMelLoss(nn.Module):
 
 def waveform_l1(est: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
     return (est - ref).abs().mean()
+
+
+def negative_si_sdr(est: torch.Tensor, ref: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+    """Minus the mean scale-invariant SDR in dB over the batch, ``est, ref [B, 1, T]``.
+
+    The one phase-sensitive loss that works without discriminators: the mel loss ignores phase, and
+    a mel-only codec learns a plausible spectrum with an unrelated waveform (SI-SDR near -30 dB).
+    Float32 with autocast off; a silent reference pushes the estimate towards silence.
+    """
+    with torch.autocast(device_type=est.device.type, enabled=False):
+        e = est.float().flatten(1)
+        r = ref.float().flatten(1)
+        e = e - e.mean(-1, keepdim=True)
+        r = r - r.mean(-1, keepdim=True)
+        alpha = (e * r).sum(-1, keepdim=True) / (r.pow(2).sum(-1, keepdim=True) + eps)
+        target = alpha * r
+        ratio = (target.pow(2).sum(-1) + eps) / ((e - target).pow(2).sum(-1) + eps)
+        return -(10 * torch.log10(ratio)).mean()
 
 
 # Least-squares GAN (HiFi-GAN / EnCodec-style): D pushes real to 1 and fake to 0.

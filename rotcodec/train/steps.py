@@ -20,6 +20,7 @@ from rotcodec.train.losses import (
     discriminator_adv_loss,
     feature_matching_loss,
     generator_adv_loss,
+    negative_si_sdr,
     waveform_l1,
 )
 
@@ -108,7 +109,7 @@ def discriminator_step(parts: Parts, recipe: Recipe, real: torch.Tensor, fake: t
 def generator_step(parts: Parts, recipe: Recipe, real: torch.Tensor, step: int, amp) -> tuple[dict[str, float] | None, torch.Tensor]:
     """One codec update on ``real [B, 1, T]``.
 
-    Returns ``(logs, decoded)``: named losses (``mel``, ``wave``, ``adv``, ``feat``, ``vq/commit``,
+    Returns ``(logs, decoded)``: named losses (``mel``, ``wave``, ``sisdr``, ``adv``, ``feat``, ``vq/commit``,
     ``vq/codebook``), their weighted ``total``, and the quantizer metrics, or ``None`` when the loss
     was not finite (the step is skipped, nothing is updated).
     """
@@ -116,7 +117,8 @@ def generator_step(parts: Parts, recipe: Recipe, real: torch.Tensor, step: int, 
     with amp:
         out = parts.model(real)
         fake = out.wav
-        losses = {"mel": parts.mel(fake, real), "wave": waveform_l1(fake.float(), real.float())}
+        losses = {"mel": parts.mel(fake, real), "wave": waveform_l1(fake.float(), real.float()),
+                  "sisdr": negative_si_sdr(fake, real)}
         if adversarial:
             with torch.no_grad():
                 _, real_feats = parts.disc_raw(real)
