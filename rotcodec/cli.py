@@ -6,6 +6,7 @@
     rotcodec decompress IN.rcq OUT.wav [--model M] [--device D] [--force]
     rotcodec info FILE.rcq
     rotcodec roundtrip IN OUT.wav [--kbps K] [--model M] [--device D] [--force]
+    rotcodec eval --data DIR [--kbps 1.5,3,6] [--model M] [--limit N] [--json OUT]
 
 ``main(argv)`` returns the exit code: 0 on success, 1 for an error (one line on stderr starting
 with ``rotcodec: error:``, no traceback; outputs are written atomically, so a failed command
@@ -151,6 +152,32 @@ def cmd_roundtrip(args) -> int:
     return 0
 
 
+def _kbps_list(text: str) -> list[float | None]:
+    try:
+        return [None if t.strip() in ("all", "") else float(t) for t in text.split(",")]
+    except ValueError:
+        raise CLIError(f"--kbps must be a comma-separated list of numbers, got {text!r}") from None
+
+
+def cmd_eval(args) -> int:
+    import json
+
+    from rotcodec.evaluate import audio_files, evaluate, markdown_table
+
+    kbps_list = _kbps_list(args.kbps)
+    if args.json and Path(args.json).exists() and not args.force:
+        raise CLIError(f"{args.json} exists (use --force to overwrite)")
+    model = api.load_model(args.model, _device(args.device))
+    for kbps in kbps_list:
+        model.n_q_for_kbps(kbps)  # a bitrate below one stage fails here, before any work
+    files = audio_files(args.data, args.limit)
+    scores = evaluate(model, files, kbps_list)
+    print(markdown_table(scores))
+    if args.json:
+        Path(args.json).write_text(json.dumps([s.as_dict() for s in scores], indent=2) + "\n")
+    return 0
+
+
 # ----- parser ------------------------------------------------------------------------------------
 def _add_common(p: argparse.ArgumentParser, kbps: bool) -> None:
     if kbps:
@@ -204,6 +231,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("output", help="decoded audio file to write")
     _add_common(p, kbps=True)
     p.set_defaults(func=cmd_roundtrip)
+
+    p = sub.add_parser("eval", help="PESQ-WB, STOI, mel distance, SI-SDR and real bitrate over a folder")
+    p.add_argument("--data", required=True, metavar="DIR", help="folder of audio files (searched recursively)")
+    p.add_argument("--kbps", default="1.5,3,6", help="comma-separated bitrates, 'all' for every stage (default 1.5,3,6)")
+    p.add_argument("--limit", type=int, default=None, help="evaluate at most N files (sorted by path)")
+    p.add_argument("--json", default=None, metavar="OUT", help="also write the scores as JSON")
+    _add_common(p, kbps=False)
+    p.set_defaults(func=cmd_eval)
 
     _add_train(sub)  # `rotcodec train`, once rotcodec.train.cli exists
     return parser

@@ -6,6 +6,7 @@ several channels the per-channel values are averaged.
 * :func:`si_sdr`: scale-invariant signal-to-distortion ratio in dB (higher is better).
 * :func:`mel_distance`: multi-scale log-mel L1 distance (lower is better; 0 for identical signals).
 * :func:`pesq_wb`: wide-band PESQ (MOS-LQO, about 1..4.6; higher is better), computed at 16 kHz.
+* :func:`stoi`: short-time objective intelligibility (0..1, higher is better; optional ``pystoi``).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import math
 import numpy as np
 import torch
 
-__all__ = ["si_sdr", "mel_distance", "pesq_wb", "MEL_WINDOWS"]
+__all__ = ["si_sdr", "mel_distance", "pesq_wb", "stoi", "MEL_WINDOWS"]
 
 MEL_WINDOWS = (512, 1024, 2048)
 """Window sizes of :func:`mel_distance` at 16 kHz; scaled to other rates (nearest power of two)."""
@@ -103,3 +104,14 @@ def pesq_wb(ref, est, sample_rate: int) -> float | None:
         except (pesq.NoUtterancesError, pesq.BufferTooShortError):
             return None
     return float(np.mean(scores))
+
+
+def stoi(ref, est, sample_rate: int) -> float | None:
+    """STOI (Taal et al. 2011) of ``est`` against ``ref``, averaged over channels, from the
+    ``pystoi`` package (the ``eval`` extra). Returns None when ``pystoi`` is not installed."""
+    try:
+        from pystoi import stoi as _stoi
+    except ImportError:
+        return None
+    r, e = _pair(ref, est)
+    return float(np.mean([_stoi(rc, ec, sample_rate, extended=False) for rc, ec in zip(r.numpy(), e.numpy())]))

@@ -144,3 +144,23 @@ def test_usage_errors_exit_2(work, capsys):
         code, _, err = run(capsys, *argv)
         assert code == 2 and "Traceback" not in err and "error:" in err
     assert run(capsys, "--help")[0] == 0
+
+
+def test_eval_prints_a_table_per_bitrate_and_writes_json(work, capsys, model_path):
+    import json
+
+    (work / "set").mkdir()
+    (work / "in.wav").rename(work / "set" / "a.wav")
+    code, out, err = run(capsys, "eval", "--data", "set", "--model", model_path, "--kbps", "0.4,1.6", "--json", "s.json")
+    assert code == 0, err
+    rows = [line for line in out.splitlines() if line.startswith("| rotcodec")]
+    assert len(rows) == 2 and "0.4 kbps" in rows[0] and "1.6 kbps" in rows[1]
+    scores = json.loads((work / "s.json").read_text())
+    assert [s["kbps_nominal"] for s in scores] == [0.4, 1.6]
+    assert scores[0]["kbps_real"] < scores[1]["kbps_real"] and all(s["clips"] == 1 for s in scores)
+    code, _, err = run(capsys, "eval", "--data", "set", "--model", model_path, "--json", "s.json")
+    assert_one_error(code, err, match="exists")
+    code, _, err = run(capsys, "eval", "--data", "nowhere", "--model", model_path)
+    assert_one_error(code, err, match="no such folder")
+    code, _, err = run(capsys, "eval", "--data", "set", "--model", model_path, "--kbps", "0.1")
+    assert_one_error(code, err)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from rotcodec.metrics import mel_distance, pesq_wb, si_sdr
+from rotcodec.metrics import mel_distance, pesq_wb, si_sdr, stoi
 
 
 def voiced(sample_rate: int, seconds: float = 2.0) -> torch.Tensor:
@@ -72,3 +72,11 @@ def test_pesq_wb(signals):
     silence = torch.zeros(16000)
     assert pesq_wb(silence, silence, 16000) is None
     assert pesq_wb(x, torch.zeros_like(x), 16000) is None  # PESQ cannot score an all-zero signal
+
+
+def test_stoi(signals):
+    pytest.importorskip("pystoi")
+    x, a_little, a_lot = signals
+    best = stoi(x, x, 16000)
+    assert best > 0.99
+    assert best > stoi(x, a_little, 16000) > stoi(x, a_lot, 16000)
