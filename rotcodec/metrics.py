@@ -108,10 +108,18 @@ def pesq_wb(ref, est, sample_rate: int) -> float | None:
 
 def stoi(ref, est, sample_rate: int) -> float | None:
     """STOI (Taal et al. 2011) of ``est`` against ``ref``, averaged over channels, from the
-    ``pystoi`` package (the ``eval`` extra). Returns None when ``pystoi`` is not installed."""
+    ``pystoi`` package (the ``eval`` extra). Returns None when ``pystoi`` is not installed or the
+    signal holds too little non-silent audio to score (under about 0.4 s)."""
     try:
         from pystoi import stoi as _stoi
     except ImportError:
         return None
+    import warnings
+
     r, e = _pair(ref, est)
-    return float(np.mean([_stoi(rc, ec, sample_rate, extended=False) for rc, ec in zip(r.numpy(), e.numpy())]))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        scores = [_stoi(rc, ec, sample_rate, extended=False) for rc, ec in zip(r.numpy(), e.numpy())]
+    if any("Not enough STFT frames" in str(w.message) for w in caught):
+        return None  # too little speech once silent frames are removed: pystoi returns 1e-5
+    return float(np.mean(scores))

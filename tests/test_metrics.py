@@ -80,3 +80,4 @@ def test_stoi(signals):
     best = stoi(x, x, 16000)
     assert best > 0.99
     assert best > stoi(x, a_little, 16000) > stoi(x, a_lot, 16000)
+    assert stoi(x[:3000], x[:3000], 16000) is None  # too short to score
