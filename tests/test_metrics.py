@@ -18,13 +18,7 @@ def voiced(sample_rate: int, seconds: float = 2.0) -> torch.Tensor:
     return (0.3 * x * torch.sin(2 * math.pi * 3 * t).clamp_min(0).sqrt()).float()
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Small FFTs gain nothing from threads, and OpenMP threads on busy cores run 10x slower."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
