@@ -167,6 +167,8 @@ def cmd_eval(args) -> int:
     kbps_list = _kbps_list(args.kbps)
     if args.json and Path(args.json).exists() and not args.force:
         raise CLIError(f"{args.json} exists (use --force to overwrite)")
+    if args.json and not Path(args.json).resolve().parent.is_dir():
+        raise CLIError(f"no such folder for --json: {Path(args.json).parent}")
     model = api.load_model(args.model, _device(args.device))
     for kbps in kbps_list:
         model.n_q_for_kbps(kbps)  # a bitrate below one stage fails here, before any work

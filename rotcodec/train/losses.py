@@ -47,8 +47,9 @@ def waveform_l1(est: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
 def negative_si_sdr(est: torch.Tensor, ref: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
     """Minus the mean scale-invariant SDR in dB over the batch, ``est, ref [B, 1, T]``.
 
-    The one phase-sensitive loss that works without discriminators: the mel loss ignores phase, and
-    a mel-only codec learns a plausible spectrum with an unrelated waveform (SI-SDR near -30 dB).
+    A phase-sensitive loss for runs without discriminators: the mel loss ignores phase, and the
+    CPU-trained codecs here learned a plausible spectrum with an unrelated waveform (SI-SDR near
+    -30 dB). Off by default (``loss.sisdr = 0``); its benefit is not yet measured.
     Float32 with autocast off; a silent reference pushes the estimate towards silence.
     """
     with torch.autocast(device_type=est.device.type, enabled=False):
