@@ -162,7 +162,7 @@ def _kbps_list(text: str) -> list[float | None]:
 def cmd_eval(args) -> int:
     import json
 
-    from rotcodec.evaluate import audio_files, evaluate, markdown_table
+    from rotcodec.evaluate import audio_files, evaluate, markdown_table, usage_table
 
     kbps_list = _kbps_list(args.kbps)
     if args.json and Path(args.json).exists() and not args.force:
@@ -175,6 +175,8 @@ def cmd_eval(args) -> int:
     files = audio_files(args.data, args.limit)
     scores = evaluate(model, files, kbps_list)
     print(markdown_table(scores))
+    print("\nCodebook usage per stage (% of codes used on the set / perplexity):\n")
+    print(usage_table(scores))
     if args.json:
         Path(args.json).write_text(json.dumps([s.as_dict() for s in scores], indent=2) + "\n")
     return 0

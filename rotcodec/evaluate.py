@@ -14,11 +14,15 @@ from pathlib import Path
 
 import numpy as np
 
+import torch
+
 from rotcodec import api, metrics
 from rotcodec.io.audio import read_audio
+from rotcodec.io.container import loads
 from rotcodec.model.codec import Codec
+from rotcodec.quantize.codebook_ops import code_histogram, perplexity
 
-__all__ = ["Score", "score_pair", "evaluate", "markdown_table", "audio_files"]
+__all__ = ["Score", "score_pair", "stage_stats", "evaluate", "markdown_table", "usage_table", "audio_files"]
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
 
@@ -35,6 +39,8 @@ class Score:
     mel: float
     si_sdr: float
     clips: int
+    usage: list[float] | None = None  # per stage: % of the codebook used on the whole set
+    perplexity: list[float] | None = None  # per stage: exp(entropy) of the code histogram on the set
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -72,25 +78,51 @@ def audio_files(folder: str | os.PathLike, limit: int | None = None) -> list[Pat
     return files[:limit] if limit else files
 
 
+def stage_stats(codes: list[np.ndarray], codebook_size: int) -> tuple[list[float], list[float]]:
+    """Per-stage codebook usage (% of codes used) and perplexity over ``codes`` (each ``[C, n_q, F]``)."""
+    usage, perp = [], []
+    for q in range(codes[0].shape[1]):
+        hist = sum(code_histogram(torch.from_numpy(c[:, q]), codebook_size) for c in codes)
+        usage.append(100.0 * float((hist > 0).float().mean()))
+        perp.append(float(perplexity(hist)))
+    return usage, perp
+
+
 def evaluate(model: Codec, files: list[Path], kbps_list: list[float | None]) -> list[Score]:
     """One :class:`Score` per bitrate in ``kbps_list`` (None: all stages) over ``files``."""
     clips = [read_audio(f) for f in files]
     scores = []
     for kbps in kbps_list:
-        rows, bits, seconds = [], 0.0, 0.0
+        rows, codes, bits, seconds = [], [], 0.0, 0.0
         for wav, sr in clips:
             data = api.compress(wav, sr, model, kbps=kbps)
             est, _ = api.decompress(data, model)
             rows.append(score_pair(wav, est.numpy(), sr))
+            codes.append(loads(data)[1])
             bits += 8 * len(data)
             seconds += wav.shape[-1] / sr
         label = f"rotcodec {model.bitrate(model.n_q_for_kbps(kbps)) / 1000:g} kbps"
-        scores.append(aggregate(label, kbps, rows, bits, seconds))
+        score = aggregate(label, kbps, rows, bits, seconds)
+        score.usage, score.perplexity = stage_stats(codes, model.config.quantizer.codebook_size)
+        scores.append(score)
     return scores
 
 
 def _fmt(value: float | None, digits: int) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
+
+
+def usage_table(scores: list[Score]) -> str:
+    """A markdown table of per-stage codebook usage (%) and perplexity, one row per score that has them."""
+    scores = [s for s in scores if s.usage]
+    if not scores:
+        return ""
+    n = max(len(s.usage) for s in scores)
+    lines = ["| codec | " + " | ".join(f"stage {q + 1}" for q in range(n)) + " |", "|---" * (n + 1) + "|"]
+    for s in scores:
+        cells = [f"{u:.1f}% / {p:.0f}" for u, p in zip(s.usage, s.perplexity)] + [""] * (n - len(s.usage))
+        lines.append(f"| {s.name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 def markdown_table(scores: list[Score]) -> str:

@@ -147,14 +147,29 @@ def test_eval_prints_a_table_per_bitrate_and_writes_json(work, capsys, model_pat
     (work / "in.wav").rename(work / "set" / "a.wav")
     code, out, err = run(capsys, "eval", "--data", "set", "--model", model_path, "--kbps", "0.4,1.6", "--json", "s.json")
     assert code == 0, err
-    rows = [line for line in out.splitlines() if line.startswith("| rotcodec")]
+    quality, usage = out.split("Codebook usage")
+    rows = [line for line in quality.splitlines() if line.startswith("| rotcodec")]
+    assert len([line for line in usage.splitlines() if line.startswith("| rotcodec")]) == 2
     assert len(rows) == 2 and "0.4 kbps" in rows[0] and "1.6 kbps" in rows[1]
     scores = json.loads((work / "s.json").read_text())
     assert [s["kbps_nominal"] for s in scores] == [0.4, 1.6]
     assert scores[0]["kbps_real"] < scores[1]["kbps_real"] and all(s["clips"] == 1 for s in scores)
+    assert [len(s["usage"]) for s in scores] == [1, 4] and "stage 4" in out
+    assert all(0 < u <= 100 for s in scores for u in s["usage"])
+    assert all(1 <= p <= 256 for s in scores for p in s["perplexity"])
     code, _, err = run(capsys, "eval", "--data", "set", "--model", model_path, "--json", "s.json")
     assert_one_error(code, err, match="exists")
     code, _, err = run(capsys, "eval", "--data", "nowhere", "--model", model_path)
     assert_one_error(code, err, match="no such folder")
     code, _, err = run(capsys, "eval", "--data", "set", "--model", model_path, "--kbps", "0.1")
     assert_one_error(code, err)
+
+
+def test_stage_stats_on_known_codes():
+    from rotcodec.evaluate import stage_stats
+
+    a = np.array([[[0, 1, 0, 1], [3, 3, 3, 3]]])  # [C=1, n_q=2, F=4]
+    b = np.array([[[1, 0], [3, 3]]])
+    usage, perp = stage_stats([a, b], codebook_size=4)
+    assert usage == [50.0, 25.0]
+    assert perp[0] == pytest.approx(2.0) and perp[1] == pytest.approx(1.0)
