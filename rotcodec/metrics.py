@@ -12,11 +12,12 @@ several channels the per-channel values are averaged.
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import torch
 
-__all__ = ["si_sdr", "mel_distance", "pesq_wb", "stoi", "MEL_WINDOWS"]
+__all__ = ["si_sdr", "si_sdr_rows", "mel_distance", "pesq_wb", "stoi", "MEL_WINDOWS"]
 
 MEL_WINDOWS = (512, 1024, 2048)
 """Window sizes of :func:`mel_distance` at 16 kHz; scaled to other rates (nearest power of two)."""
@@ -46,13 +47,18 @@ def si_sdr(ref, est, eps: float = 1e-10) -> float:
     on zero-mean signals (Le Roux et al. 2019). Identical signals give a large finite value
     (``eps`` keeps it finite); a silent reference gives about 0."""
     r, e = _pair(ref, est)
-    r = r - r.mean(-1, keepdim=True)
-    e = e - e.mean(-1, keepdim=True)
-    alpha = (e * r).sum(-1, keepdim=True) / ((r * r).sum(-1, keepdim=True) + eps)
+    return float(si_sdr_rows(r, e, eps).mean())
+
+
+def si_sdr_rows(ref: torch.Tensor, est: torch.Tensor, eps: float = 1e-10) -> torch.Tensor:
+    """SI-SDR in dB of each row of ``est [..., T]`` against ``ref [..., T]``, differentiable (the
+    training loss ``negative_si_sdr`` uses it too); computed in the inputs' dtype."""
+    r = ref - ref.mean(-1, keepdim=True)
+    e = est - est.mean(-1, keepdim=True)
+    alpha = (e * r).sum(-1, keepdim=True) / (r.pow(2).sum(-1, keepdim=True) + eps)
     target = alpha * r
-    noise = e - target
-    ratio = ((target ** 2).sum(-1) + eps) / ((noise ** 2).sum(-1) + eps)
-    return float((10 * torch.log10(ratio)).mean())
+    ratio = (target.pow(2).sum(-1) + eps) / ((e - target).pow(2).sum(-1) + eps)
+    return 10 * torch.log10(ratio)
 
 
 def _mel_windows(sample_rate: int) -> list[int]:
@@ -114,8 +120,6 @@ def stoi(ref, est, sample_rate: int) -> float | None:
         from pystoi import stoi as _stoi
     except ImportError:
         return None
-    import warnings
-
     r, e = _pair(ref, est)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

@@ -8,8 +8,8 @@ import torch
 
 import rotcodec
 from rotcodec import api, metrics
-from rotcodec.model.loading import weights_hash
 from rotcodec.io.audio import read_audio
+from rotcodec.model.loading import weights_hash
 
 SAMPLE = Path(__file__).parent.parent / "samples" / "speech_en.wav"
 

@@ -7,6 +7,8 @@ import torch
 import torchaudio
 from torch import nn
 
+from rotcodec.metrics import si_sdr_rows
+
 __all__ = ["MultiScaleMelLoss", "waveform_l1", "negative_si_sdr", "generator_adv_loss", "discriminator_adv_loss", "feature_matching_loss"]
 
 
@@ -53,14 +55,7 @@ def negative_si_sdr(est: torch.Tensor, ref: torch.Tensor, eps: float = 1e-8) -> 
     Float32 with autocast off; a silent reference pushes the estimate towards silence.
     """
     with torch.autocast(device_type=est.device.type, enabled=False):
-        e = est.float().flatten(1)
-        r = ref.float().flatten(1)
-        e = e - e.mean(-1, keepdim=True)
-        r = r - r.mean(-1, keepdim=True)
-        alpha = (e * r).sum(-1, keepdim=True) / (r.pow(2).sum(-1, keepdim=True) + eps)
-        target = alpha * r
-        ratio = (target.pow(2).sum(-1) + eps) / ((e - target).pow(2).sum(-1) + eps)
-        return -(10 * torch.log10(ratio)).mean()
+        return -si_sdr_rows(ref.float().flatten(1), est.float().flatten(1), eps).mean()
 
 
 # Least-squares GAN (HiFi-GAN / EnCodec-style): D pushes real to 1 and fake to 0.
