@@ -3,6 +3,8 @@
 import pytest
 import torch
 
+from rotcodec import Codec, CodecConfig
+
 
 @pytest.fixture(scope="module")
 def one_thread():
@@ -12,3 +14,15 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(previous)
+
+
+@pytest.fixture(scope="module")
+def model_path(tmp_path_factory, one_thread):
+    """A saved tiny model (codebooks initialised by one training forward), as a path string."""
+    torch.manual_seed(0)
+    model = Codec(CodecConfig.preset("tiny"))
+    model.train()
+    model(torch.randn(4, 1, 8000) * 0.1)
+    path = tmp_path_factory.mktemp("model") / "tiny.pt"
+    model.eval().save(path)
+    return str(path)

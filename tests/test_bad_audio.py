@@ -6,22 +6,12 @@ import os
 import numpy as np
 import pytest
 import soundfile as sf
-import torch
 
-from rotcodec import Codec, CodecConfig
 from rotcodec.cli import main
 from rotcodec.io.audio import read_audio
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 SR = 16000
-
-
-@pytest.fixture(scope="module")
-def model_path(tmp_path_factory, one_thread):
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("model") / "tiny.pt"
-    Codec(CodecConfig.preset("tiny")).eval().save(path)
-    return str(path)
 
 
 def tone(seconds=0.5, sr=SR):

@@ -3,24 +3,12 @@
 import numpy as np
 import pytest
 import soundfile as sf
-import torch
 
-from rotcodec import Codec, CodecConfig, api
+from rotcodec import api
 from rotcodec.cli import main
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-
-@pytest.fixture(scope="module")
-def model_path(tmp_path_factory, one_thread):
-    torch.manual_seed(0)
-    model = Codec(CodecConfig.preset("tiny"))
-    model.train()
-    model(torch.randn(4, 1, 8000) * 0.1)
-    path = tmp_path_factory.mktemp("model") / "tiny.pt"
-    model.eval().save(path)
-    return str(path)
 
 
 @pytest.fixture
