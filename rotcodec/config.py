@@ -13,7 +13,7 @@ from typing import Any
 
 __all__ = ["QuantizerConfig", "CodecConfig", "PRESETS"]
 
-ESTIMATORS = ("rotation", "ste")
+ESTIMATORS = ("rotation", "ste", "rotation_noscale")
 CODEBOOK_LEARNING = ("ema", "loss")
 RESIDUAL_ROUTES = ("detached", "chained")
 ACTIVATIONS = ("snake", "elu")
@@ -28,7 +28,8 @@ def _check(cond: bool, msg: str) -> None:
 class QuantizerConfig:
     """Residual VQ settings.
 
-    estimator: gradient estimator through the lookup, ``"rotation"`` or ``"ste"``.
+    estimator: gradient estimator through the lookup, ``"rotation"`` or ``"ste"`` (and, for the
+        ablation, ``"rotation_noscale"``: the rotation without the ||q||/||e|| rescaling).
     codebook: how codes learn, ``"ema"`` (k-means init, EMA updates) or ``"loss"`` (a learned
         parameter trained by the ``vq/codebook`` loss). The estimator gives the codebook no gradient.
     dead_code_threshold: a code whose recent usage (an EMA of its counts with decay

@@ -59,6 +59,18 @@ def test_rotation_gradient_equals_lambda_R_transpose_g(dim):
         assert grad.norm().item() == pytest.approx((lam * g.double().norm()).item(), rel=1e-6)
 
 
+def test_rotation_without_rescale_gradient_is_R_transpose_g_with_the_norm_of_g():
+    torch.manual_seed(5)
+    for _ in range(20):
+        e, q, g = torch.randn(8), torch.randn(8) * 3, torch.randn(8)
+        out, grad = grad_of(lambda a, b: rotation_trick(a, b, rescale=False), e, q, g)
+        assert torch.equal(out, q)
+        rot, _ = explicit_rotation(e, q)
+        expected = rot.T @ g.double()
+        assert (grad.double() - expected).norm() / expected.norm() < 1e-6
+        assert grad.norm().item() == pytest.approx(g.norm().item(), rel=1e-5)
+
+
 def test_rotation_gradient_angle_matches_angle_between_q_and_g():
     torch.manual_seed(3)
     e, q, g = torch.randn(16), torch.randn(16), torch.randn(16)

@@ -45,8 +45,11 @@ def _unit(x: torch.Tensor, norm: torch.Tensor, eps: float) -> torch.Tensor:
     return x / norm.clamp_min(eps)
 
 
-def rotation_trick(e: torch.Tensor, q: torch.Tensor, eps: float = DEFAULT_EPS) -> torch.Tensor:
+def rotation_trick(e: torch.Tensor, q: torch.Tensor, eps: float = DEFAULT_EPS, rescale: bool = True) -> torch.Tensor:
     """Rotation-trick estimator: forward value ``q`` exactly, ``dL/de = lambda * R^T dL/dout``.
+
+    ``rescale=False`` drops lambda (``dL/de = R^T dL/dout``, the gradient keeps its norm): the
+    ablation's "rotation without rescaling" arm, which tells the rotation's effect from the scale's.
 
     Computed in float32 with autocast off (under bf16 the rotated value would drift 1-3 % from
     ``q``) and cast back to the promoted input dtype.
@@ -66,6 +69,7 @@ def rotation_trick(e: torch.Tensor, q: torch.Tensor, eps: float = DEFAULT_EPS) -
         e: encoder output ``[..., D]`` (receives the gradient).
         q: its nearest code ``[..., D]`` (treated as a constant).
         eps: norm threshold for the guards above.
+        rescale: multiply by lambda = ||q|| / ||e|| (the paper's estimator) or not.
     Returns:
         ``[..., D]``, equal to ``q``, in the promoted dtype of ``e`` and ``q``.
     """
@@ -83,6 +87,8 @@ def rotation_trick(e: torch.Tensor, q: torch.Tensor, eps: float = DEFAULT_EPS) -
             r = torch.where(s_norm > eps, _unit(s, s_norm, eps), torch.zeros_like(s))
             valid = (e_norm > eps) & (q_norm > eps)
             lam = torch.where(valid, q_norm / e_norm.clamp_min(eps), torch.ones_like(q_norm))
+            if not rescale:
+                lam = torch.ones_like(lam)
         # e^.e == ||e|| in value, but written as a product so that the gradient is exactly lambda R^T g.
         rotated = e32 - 2.0 * (r * e32).sum(-1, keepdim=True) * r + 2.0 * (e_hat * e32).sum(-1, keepdim=True) * q_hat
         rotated = torch.where(valid, lam * rotated, e32)

@@ -14,6 +14,8 @@ are replaced by random encoder vectors from the current batch (0 disables).
 
 from __future__ import annotations
 
+import functools
+
 from typing import NamedTuple
 
 import torch
@@ -73,7 +75,11 @@ class VectorQuantizer(nn.Module):
         # Faster EMA of the same counts (decay dead_code_decay): dead-code detection, both modes.
         self.register_buffer("recent_usage", torch.ones(k))
         self.register_buffer("initialized", torch.tensor(not config.kmeans_init))
-        self._estimator = rotation_trick if config.estimator == "rotation" else straight_through
+        self._estimator = {
+            "rotation": rotation_trick,
+            "rotation_noscale": functools.partial(rotation_trick, rescale=False),
+            "ste": straight_through,
+        }[config.estimator]
 
     # ----- lookups -------------------------------------------------------------------------
     def codewords(self) -> torch.Tensor:

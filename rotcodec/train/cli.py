@@ -1,4 +1,5 @@
-"""``rotcodec train``: the command-line front of :func:`rotcodec.train.train`."""
+"""``rotcodec train`` and ``rotcodec ablate``: the command-line fronts of :func:`rotcodec.train.train`
+and :func:`rotcodec.train.ablate.ablate`."""
 
 from __future__ import annotations
 
@@ -26,7 +27,47 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--init", metavar="MODEL", help="start from a saved model's weights (fresh optimizers)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
+    _add_ablate(subparsers)
     return p
+
+
+def _add_ablate(subparsers) -> None:
+    from rotcodec.train.ablate import CARE, DEFAULT_ARMS, ESTIMATORS
+
+    p = subparsers.add_parser(
+        "ablate", help="train and compare gradient estimators (rotation vs straight-through) on one recipe",
+        description="Train RECIPE once per arm and seed (same data, steps and seeds), evaluate every run "
+                    "on the --valid clips, and write OUT/results.json, OUT/summary.md and OUT/curves.png. "
+                    f"Arms are ESTIMATOR:CARE, ESTIMATOR in {ESTIMATORS}, CARE in {tuple(CARE)} "
+                    "(none: learned codebook; reset: learned + dead-code reset; ema: EMA + reset). "
+                    "Rerunning the same command continues an interrupted ablation.")
+    p.add_argument("recipe", help="recipe TOML file, e.g. recipes/tiny_cpu.toml")
+    p.add_argument("--data", action="append", required=True, metavar="DIR", help="training audio (repeatable)")
+    p.add_argument("--valid", action="append", required=True, metavar="DIR",
+                   help="held-out audio for validation and the final evaluation (repeatable)")
+    p.add_argument("--out", required=True, metavar="DIR", help="ablation folder (one run folder per arm and seed)")
+    p.add_argument("--seeds", type=int, default=3, help="seeds per arm (default 3)")
+    p.add_argument("--arms", default=None, help=f"comma-separated arms (default: {','.join(DEFAULT_ARMS)})")
+    p.add_argument("--jobs", type=int, default=2, help="runs trained at once (default 2); threads are split")
+    p.add_argument("--valid-clips", type=int, default=48, help="clips in the final evaluation (default 48)")
+    p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", dest="sets",
+                   help="override a recipe value for every run, e.g. --set train.steps=600")
+    p.add_argument("--no-plot", action="store_true", help="skip curves.png (no matplotlib needed)")
+    p.set_defaults(func=run_ablate)
+
+
+def run_ablate(args: argparse.Namespace) -> int:
+    from rotcodec.train.ablate import ablate, markdown_summary, parse_arms
+
+    if args.seeds < 1 or args.jobs < 1:
+        raise ValueError("--seeds and --jobs must be >= 1")
+    report = ablate(args.recipe, args.data, args.valid, args.out, seeds=args.seeds, arms=parse_arms(args.arms),
+                    jobs=args.jobs, sets=args.sets, valid_clips=args.valid_clips, plot=not args.no_plot)
+    print()
+    print(markdown_summary(report["summary"], report["mid_stages"], report["top_stages"]))
+    print(f"\n{report['valid_clips']} validation clips of {report['valid_seconds']:g} s; "
+          f"results in {args.out}/results.json, table in {args.out}/summary.md")
+    return 0
 
 
 def run(args: argparse.Namespace) -> int:

@@ -18,8 +18,9 @@ __all__ = ["validate", "write_examples"]
 def validate(codec: Codec, valid: ValidSet, n_q: int | None = None) -> dict[str, float]:
     """Mean ``mel`` distance, ``si_sdr`` and ``pesq`` (PESQ-WB, when computable) over the clips at
     ``n_q`` stages (all by default), the ``mel`` at half the stages (``mel_half``), and per stage
-    ``usage/i`` (fraction of codes used over all clips), ``perplexity/i``, ``lambda/i`` and
-    ``qerr_rel/i``. ``codec`` must be in eval mode."""
+    ``usage/i`` (fraction of codes used over all clips), ``perplexity/i``, ``lambda/i``, and the
+    quantization error ``qerr/i`` (mean ||e - q||^2 in the stage's code space) and ``qerr_rel/i``
+    (the same over mean ||e||^2). ``codec`` must be in eval mode."""
     from rotcodec.metrics import mel_distance, pesq_wb, si_sdr
 
     sr, k = codec.sample_rate, codec.config.quantizer.codebook_size
@@ -46,6 +47,7 @@ def validate(codec: Codec, valid: ValidSet, n_q: int | None = None) -> dict[str,
         for i in range(n_q):
             hists[i] += code_histogram(out.codes[:, i].cpu(), k)
             add(f"lambda/{i}", out.metrics[f"vq/lambda/{i}"])
+            add(f"qerr/{i}", out.metrics[f"vq/qerr/{i}"])
             add(f"qerr_rel/{i}", out.metrics[f"vq/qerr_rel/{i}"])
     result = {name: sums[name] / counts[name] for name in sums}
     for i, h in enumerate(hists):
