@@ -1,0 +1,264 @@
+"""Bounded fuzzing of the ``.rcq`` reader: only FormatError may escape, nothing hangs or balloons.
+
+    python benchmarks/fuzz_rcq.py --cases 10000 [--seed 0] [--json fuzz.json]
+
+Each case is a byte string handed to ``rotcodec.decompress(data, model)`` (header, payload, CRCs,
+the header-vs-model checks, then the decoder) with a tiny random model. Categories, drawn in turn:
+
+  random      random bytes (0..4 KiB), half of them starting with the real magic and version
+  truncate    a valid file cut at a random length
+  bitflip     a valid file with 1..8 random bits flipped
+  field       one header field set to a hostile value (negative, 0, huge, 2**63, float, string,
+              bool, null, list, object, missing, duplicated, unknown key, another model's name or
+              hash), with both CRCs recomputed, so the value reaches the field checks
+  json        the header replaced by malformed or adversarial JSON (deep nesting, 1e999, NaN, huge
+              ints, invalid UTF-8, wrong top-level type), CRC recomputed
+  sizes       header_len / frames / payload disagreeing (CRCs recomputed where the case needs it)
+  append      a valid file with 1..4096 random bytes appended
+  payload     payload bytes randomised with the payload CRC recomputed (codes stay in range or
+              decode to noise: a valid file)
+
+Outcomes: ``decoded`` (a valid file), ``FormatError``, or ``BUG`` (any other exception, or a case
+over ``--max-seconds``). Peak RSS growth is reported; the exit code is 1 if any case is a BUG.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import random
+import re
+import resource
+import struct
+import sys
+import time
+import zlib
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import rotcodec  # noqa: E402
+from rotcodec.errors import FormatError  # noqa: E402
+from rotcodec.io.container import MAGIC, FORMAT_VERSION  # noqa: E402
+
+PREFIX = struct.Struct("<4sBI")
+CRC = struct.Struct("<I")
+
+
+def make_model() -> rotcodec.Codec:
+    torch.manual_seed(0)
+    model = rotcodec.Codec(rotcodec.CodecConfig.preset("tiny"))
+    model.train()
+    model(torch.randn(2, 1, 8000) * 0.1)  # initialise the codebooks
+    return model.eval()
+
+
+def valid_files(model) -> list[bytes]:
+    """A few real files: mono/stereo, 1 or all stages, model rate and resampled rates, 1 sample."""
+    rng = np.random.default_rng(0)
+    out = []
+    for channels, sr, seconds, kbps in [(1, 16000, 0.5, None), (2, 16000, 0.3, 0.4), (1, 8000, 0.4, None),
+                                        (1, 44100, 0.2, 0.8), (1, 16000, 1 / 16000, None)]:
+        wav = (0.1 * rng.standard_normal((channels, max(1, int(sr * seconds))))).astype(np.float32)
+        out.append(rotcodec.compress(wav, sr, model, kbps=kbps))
+    return out
+
+
+def split(data: bytes) -> tuple[int, dict, bytes]:
+    """``(version, header dict, payload)`` of a valid file."""
+    _, version, n = PREFIX.unpack_from(data)
+    header = json.loads(data[PREFIX.size: PREFIX.size + n])
+    payload = data[PREFIX.size + n + CRC.size: -CRC.size]
+    return version, header, payload
+
+
+def build(header_raw: bytes, payload: bytes, version: int = FORMAT_VERSION, header_len: int | None = None,
+          header_crc: int | None = None, payload_crc: int | None = None) -> bytes:
+    """Assemble a file from parts, with correct lengths and CRCs unless told otherwise."""
+    n = len(header_raw) if header_len is None else header_len
+    hcrc = zlib.crc32(header_raw) if header_crc is None else header_crc
+    pcrc = zlib.crc32(payload) if payload_crc is None else payload_crc
+    return PREFIX.pack(MAGIC, version, n) + header_raw + CRC.pack(hcrc) + payload + CRC.pack(pcrc)
+
+
+def dump(obj) -> bytes:
+    return json.dumps(obj, separators=(",", ":")).encode()
+
+
+HOSTILE = [-1, 0, 1, 2, 3, 7, 255, 1023, 1024, 2**16, 2**31 - 1, 2**31, 2**32, 2**34 + 1, 2**50, 2**63, 2**64,
+           10**30, -(2**63), 0.0, 0.5, -0.5, 1.0, 16000.0, 1e308, -1e308, 1e-320, "", "x", "16000", "tiny@1",
+           "A" * 65, "\u0000", "\u202e", "é" * 40, True, False, None, [], [1], {}, {"a": 1}]
+
+
+def gen_random(rng: random.Random, files: list[bytes]) -> bytes:
+    body = rng.randbytes(rng.randrange(0, 4097))
+    if rng.random() < 0.5:
+        return PREFIX.pack(MAGIC, FORMAT_VERSION, rng.randrange(0, 20000)) + body
+    return body
+
+
+def gen_truncate(rng: random.Random, files: list[bytes]) -> bytes:
+    data = rng.choice(files)
+    return data[: rng.randrange(0, len(data))]
+
+
+def gen_bitflip(rng: random.Random, files: list[bytes]) -> bytes:
+    data = bytearray(rng.choice(files))
+    for _ in range(rng.randint(1, 8)):
+        i = rng.randrange(len(data) * 8)
+        data[i // 8] ^= 1 << (i % 8)
+    return bytes(data)
+
+
+def gen_field(rng: random.Random, files: list[bytes]) -> bytes:
+    version, header, payload = split(rng.choice(files))
+    key = rng.choice(list(header))
+    action = rng.random()
+    if action < 0.75:
+        header[key] = rng.choice(HOSTILE)
+    elif action < 0.85:
+        del header[key]
+    elif action < 0.95:
+        header[rng.choice(["extra", "Sr", "n_q ", "__proto__", ""])] = rng.choice(HOSTILE)
+    else:  # duplicated key: JSON text with the key twice
+        raw = dump(header)[:-1] + b',"' + key.encode() + b'":' + dump(rng.choice(HOSTILE)) + b"}"
+        return build(raw, payload, version)
+    return build(dump(header), payload, version)
+
+
+BAD_JSON = [b"", b"{", b"}", b"[]", b"null", b"1", b'"x"', b"{}", b"[" * 5000 + b"]" * 5000, b'{"a":' * 3000,
+            b'{"sr":1e999}', b'{"sr":NaN}', b'{"sr":Infinity}', b'{"sr":-Infinity}', b'{"sr":' + b"9" * 5000 + b"}",
+            b"\xff\xfe{}", b'{"model":"\xc3\x28"}', b'{"a":1,"a":2}', b"{\"model\":\"t\"}\x00", b" " * 16384]
+
+
+def gen_json(rng: random.Random, files: list[bytes]) -> bytes:
+    _, header, payload = split(rng.choice(files))
+    raw = rng.choice(BAD_JSON)
+    if rng.random() < 0.3:  # a valid header with a splice of junk inside
+        text = bytearray(dump(header))
+        i = rng.randrange(len(text))
+        text[i:i] = rng.randbytes(rng.randint(1, 16))
+        raw = bytes(text)
+    return build(raw, payload)
+
+
+def gen_sizes(rng: random.Random, files: list[bytes]) -> bytes:
+    version, header, payload = split(rng.choice(files))
+    raw = dump(header)
+    kind = rng.randrange(6)
+    if kind == 0:  # header_len pointing past the header (or huge)
+        return build(raw, payload, version, header_len=rng.choice([len(raw) + 1, len(raw) - 1, 0, 2**31, 2**32 - 1]))
+    if kind == 1:  # more frames than the payload holds
+        header["frames"] = header["frames"] + rng.choice([1, 2, 1000, 10**9])
+    elif kind == 2:  # fewer frames than the payload holds
+        header["frames"] = max(0, header["frames"] - rng.choice([1, 2, 1000]))
+    elif kind == 3:  # a length that the frames cannot cover, or that they over-cover
+        header["len"] = max(0, header["len"] + rng.choice([-10**6, -1000, -1, 1, 1000, 10**6, 2**40]))
+    elif kind == 4:  # payload cut or padded, CRC recomputed
+        payload = payload[: rng.randrange(len(payload) + 1)] if rng.random() < 0.5 else payload + rng.randbytes(rng.randint(1, 64))
+    else:  # frames, length and payload scaled together by a huge factor (a cheap file claiming hours)
+        header["frames"] = header["frames"] * 10**6
+        header["len"] = header["len"] * 10**6
+    return build(dump(header), payload, version)
+
+
+def gen_append(rng: random.Random, files: list[bytes]) -> bytes:
+    return rng.choice(files) + rng.randbytes(rng.randint(1, 4096))
+
+
+def gen_payload(rng: random.Random, files: list[bytes]) -> bytes:
+    version, header, payload = split(rng.choice(files))
+    return build(dump(header), rng.randbytes(len(payload)), version)
+
+
+GENERATORS = {"random": gen_random, "truncate": gen_truncate, "bitflip": gen_bitflip, "field": gen_field,
+              "json": gen_json, "sizes": gen_sizes, "append": gen_append, "payload": gen_payload}
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def message_kind(text: str) -> str:
+    """An error message with its numbers and quoted values blanked, so like errors group together."""
+    text = re.sub(r"'[^']*'|\"[^\"]*\"", "'…'", text)
+    text = re.sub(r"(?<![A-Za-z])-?\d[\d.e+-]*", "N", text)
+    return text.split(" (")[0].split(", got")[0][:90]
+
+
+def run_case(data: bytes, model) -> tuple[str, str]:
+    try:
+        rotcodec.decompress(data, model)
+        return "decoded", ""
+    except FormatError as err:
+        return "FormatError", message_kind(str(err))
+    except Exception as err:  # the point of the fuzzer: anything else is a bug
+        return "BUG", f"{type(err).__name__}: {err}"[:300]
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--cases", type=int, default=10000)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--max-seconds", type=float, default=2.0)
+    ap.add_argument("--json", default=None, help="write counts and any bugs as JSON")
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    model = make_model()
+    files = valid_files(model)
+    for data in files:  # the seeds themselves must decode
+        rotcodec.decompress(data, model)
+    rng = random.Random(args.seed)
+    names = list(GENERATORS)
+    counts: dict[str, collections.Counter] = {n: collections.Counter() for n in names}
+    reasons: collections.Counter = collections.Counter()
+    bugs, slowest, biggest_input = [], (0.0, ""), 0
+    rss0 = peak_rss_mb()
+    t_start = time.perf_counter()
+    for i in range(args.cases):
+        name = names[i % len(names)]
+        data = GENERATORS[name](rng, files)
+        biggest_input = max(biggest_input, len(data))
+        t0 = time.perf_counter()
+        outcome, detail = run_case(data, model)
+        dt = time.perf_counter() - t0
+        if dt > slowest[0]:
+            slowest = (dt, name)
+        if dt > args.max_seconds:
+            outcome, detail = "BUG", f"took {dt:.2f} s ({detail})"
+        counts[name][outcome] += 1
+        if outcome == "FormatError":
+            reasons[detail] += 1
+        if outcome == "BUG":
+            bugs.append({"case": i, "category": name, "detail": detail, "data_hex": data[:256].hex()})
+    total_s = time.perf_counter() - t_start
+    rss_growth = peak_rss_mb() - rss0
+
+    print(f"{args.cases} cases in {total_s:.1f} s (seed {args.seed}); slowest case {slowest[0] * 1000:.1f} ms "
+          f"({slowest[1]}); largest input {biggest_input} bytes; peak RSS grew {rss_growth:.1f} MB over the run")
+    print("| category | cases | FormatError | decoded | BUG |")
+    print("|---|---|---|---|---|")
+    for name in names:
+        c = counts[name]
+        print(f"| {name} | {sum(c.values())} | {c['FormatError']} | {c['decoded']} | {c['BUG']} |")
+    total = sum((counts[n] for n in names), collections.Counter())
+    print(f"| all | {sum(total.values())} | {total['FormatError']} | {total['decoded']} | {total['BUG']} |")
+    print("\nmost common FormatError messages:")
+    for text, n in reasons.most_common(25):
+        print(f"  {n:6d}  {text}")
+    for bug in bugs[:20]:
+        print(f"BUG case {bug['case']} ({bug['category']}): {bug['detail']}")
+    if args.json:
+        Path(args.json).write_text(json.dumps({
+            "cases": args.cases, "seed": args.seed, "seconds": total_s, "slowest_ms": slowest[0] * 1000,
+            "rss_growth_mb": rss_growth, "counts": {n: dict(c) for n, c in counts.items()},
+            "reasons": dict(reasons), "bugs": bugs}, indent=1))
+    return 1 if bugs else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

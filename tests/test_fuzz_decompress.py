@@ -1,0 +1,121 @@
+"""Property tests of the whole read path (container + header-vs-model checks + decoder): whatever a
+token file holds, ``decompress`` either decodes it to the length its header announces or raises
+FormatError. (Container-only properties are in test_container.py; the 10,000-case run is
+benchmarks/fuzz_rcq.py, smoke-tested at the end.)"""
+
+import json
+import struct
+import subprocess
+import sys
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import rotcodec
+from rotcodec.errors import FormatError
+from rotcodec.io.container import MAGIC
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+PREFIX = struct.Struct("<4sBI")
+CRC = struct.Struct("<I")
+ROOT = Path(__file__).resolve().parent.parent
+SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+@pytest.fixture(scope="module")
+def model(model_path):
+    return rotcodec.load_model(model_path)
+
+
+@pytest.fixture(scope="module")
+def valid(model):
+    wav = (0.1 * np.random.default_rng(0).standard_normal((2, 4410))).astype(np.float32)
+    return rotcodec.compress(wav, 44100, model)
+
+
+def parts(data: bytes) -> tuple[dict, bytes]:
+    _, _, n = PREFIX.unpack_from(data)
+    return json.loads(data[PREFIX.size: PREFIX.size + n]), data[PREFIX.size + n + CRC.size: -CRC.size]
+
+
+def assemble(header_raw: bytes, payload: bytes, header_len: int | None = None) -> bytes:
+    n = len(header_raw) if header_len is None else header_len
+    return (PREFIX.pack(MAGIC, 1, n) + header_raw + CRC.pack(zlib.crc32(header_raw)) + payload
+            + CRC.pack(zlib.crc32(payload)))
+
+
+def decodes_or_format_error(data: bytes, model) -> torch.Tensor | None:
+    try:
+        wav, _ = rotcodec.decompress(data, model)
+    except FormatError:
+        return None
+    assert torch.isfinite(wav).all()
+    return wav
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=12),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
+    max_leaves=6)
+
+
+def test_the_unmutated_file_decodes(valid, model):
+    wav = decodes_or_format_error(valid, model)
+    assert wav is not None and wav.shape == (2, 4410)
+
+
+@SETTINGS
+@given(key=st.sampled_from(["model", "hash", "sr", "orig_sr", "ch", "n_q", "bits", "fps", "frames", "len",
+                            "chunk", "overlap"]), value=json_values)
+def test_any_value_in_any_field_decodes_or_is_a_format_error(valid, model, key, value):
+    header, payload = parts(valid)
+    header[key] = value
+    wav = decodes_or_format_error(assemble(json.dumps(header).encode(), payload), model)
+    if wav is not None:  # only harmless changes decode, and then to the announced shape
+        assert wav.shape == (int(header["ch"]), int(header["len"]))
+
+
+@SETTINGS
+@given(frames=st.integers(-5, 10**7), length=st.integers(-5, 10**9), orig_sr=st.integers(-5, 2 * 10**6))
+def test_sizes_that_disagree_are_format_errors_before_any_big_allocation(valid, model, frames, length, orig_sr):
+    header, payload = parts(valid)
+    header.update(frames=frames, len=length, orig_sr=orig_sr)
+    wav = decodes_or_format_error(assemble(json.dumps(header).encode(), payload), model)
+    if wav is not None:
+        assert wav.shape == (2, length) and length <= 10 * 4410
+
+
+@SETTINGS
+@given(header_len=st.integers(0, 2**32 - 1))
+def test_a_wrong_header_length_is_a_format_error(valid, model, header_len):
+    header, payload = parts(valid)
+    raw = json.dumps(header).encode()
+    wav = decodes_or_format_error(assemble(raw, payload, header_len), model)
+    assert (wav is not None) == (header_len == len(raw))
+
+
+@SETTINGS
+@given(payload=st.binary(max_size=2000))
+def test_any_payload_with_a_good_crc_decodes_or_is_a_format_error(valid, model, payload):
+    header, real = parts(valid)
+    wav = decodes_or_format_error(assemble(json.dumps(header).encode(), payload), model)
+    assert (wav is not None) == (len(payload) == len(real))
+
+
+def test_fuzz_script_runs_clean(tmp_path):
+    """The bounded fuzzer itself (a short run here; its 10,000-case figures are in the notes)."""
+    out = tmp_path / "fuzz.json"
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "fuzz_rcq.py"), "--cases", "400",
+                           "--seed", "1", "--json", str(out)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    report = json.loads(out.read_text())
+    assert report["bugs"] == []
+    assert sum(sum(c.values()) for c in report["counts"].values()) == 400
+    assert all(c.get("FormatError", 0) == 50 for name, c in report["counts"].items()
+               if name in ("random", "truncate", "bitflip", "append"))
