@@ -43,20 +43,35 @@ def test_context_covers_receptive_field(tiny):
     assert decoder_context_frames(cfg) >= 2
 
 
-def test_codes_identical_for_any_chunk_size(tiny):
+def test_exact_codes_identical_for_any_chunk_size(tiny):
     torch.manual_seed(1)
     hop = tiny.hop_length
     wav = torch.randn(2, 95 * hop + 123) * 0.1  # 96 frames, last one partial
-    whole = encode_chunked(tiny, wav, chunk_frames=10**6)  # one chunk: the reference
+    whole = encode_chunked(tiny, wav, chunk_frames=10**6, exact=True)  # one chunk: the reference
     assert whole.shape == (2, tiny.n_q, 96)
     for chunk in (13, 40):
-        assert torch.equal(encode_chunked(tiny, wav, chunk_frames=chunk), whole), chunk
+        assert torch.equal(encode_chunked(tiny, wav, chunk_frames=chunk, exact=True), whole), chunk
     # streamed in odd-sized blocks, fewer stages: same codes, in order
-    parts = list(encode_stream(tiny, blocks_of(wav, 1777), wav.shape[-1], 2, chunk_frames=13))
+    parts = list(encode_stream(tiny, blocks_of(wav, 1777), wav.shape[-1], 2, chunk_frames=13, exact=True))
     assert [p.shape[-1] for p in parts] == [13] * 7 + [5]
     assert torch.equal(torch.cat(parts, -1), whole[:, :2])
-    # and float32 one-piece encoding agrees except on near ties (see coding.chunks)
-    assert (tiny.encode(wav[:, None]) == whole).float().mean() > 0.8
+
+
+def test_float32_chunking_changes_only_near_ties(tiny):
+    """The default (float32) encoding may flip near-tie codes at chunk seams (see coding.chunks).
+    On this random model, whose deep residuals are full of ties, that is under 10 % of codes;
+    the decoded audio stays close. (The bundled model on samples/speech_en.wav: no code differs.)"""
+    torch.manual_seed(1)
+    hop = tiny.hop_length
+    wav = torch.randn(2, 95 * hop + 123) * 0.1
+    whole = encode_chunked(tiny, wav, chunk_frames=10**6)
+    assert torch.equal(whole, tiny.encode(wav[:, None]))  # one chunk is model.encode itself
+    ref = tiny.decode(whole, wav.shape[-1])
+    for chunk in (13, 40):
+        codes = encode_chunked(tiny, wav, chunk_frames=chunk)
+        assert (codes == whole).float().mean() > 0.9, chunk
+        out = tiny.decode(codes, wav.shape[-1])
+        assert (out - ref).pow(2).mean() < 0.05 * ref.pow(2).mean()
 
 
 def test_chunked_decode_equals_one_piece(tiny):

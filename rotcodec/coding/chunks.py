@@ -9,15 +9,14 @@ model's receptive field, the result does not depend on where the chunks are cut:
 * encoding: the codes equal ``model.encode`` of the whole signal, for any ``chunk_frames``;
 * decoding: the samples equal ``model.decode`` of all codes up to float rounding (~1e-6).
 
-Bit-exact codes need more than the receptive field: the latent of a frame must not change with
-the length of the chunk around it, yet CPU and GPU kernels pick their algorithms (and so their
-rounding) by shape, and a rounding difference of 1e-7 flips near-tie codes (measured: tens of
-codes in a few thousand on a tiny random model). So encoding runs on a float64 copy of the
-model: chunking changes the float64 latent by ~1e-16, which almost never survives the rounding
-to float32 that the nearest-code search starts with. The price is about 2.5x the float32 encoding
-time on CPU. "One-piece encoding" therefore means :func:`encode_stream` with a single chunk (which
-is what ``compress`` of a short signal does); ``model.encode`` in float32 agrees with it except on
-near ties.
+Codes at chunk seams: the latent of a frame must not change with the length of the chunk around
+it, yet CPU and GPU kernels pick their algorithms (and so their rounding) by shape, and a rounding
+difference of 1e-7 flips near-tie codes. In float32 (the default) a few codes in a thousand may
+therefore differ between chunkings; either code of a near tie is, by definition, almost equally
+close, so the decoded audio does not audibly change. ``exact=True`` encodes with a float64 copy
+of the model instead: chunking then changes the latent by ~1e-16, which almost never survives the
+rounding to float32 that the nearest-code search starts with, so the codes do not depend on the
+chunk size; the price is about 2.5x the encoding time on CPU.
 
 Shapes: audio ``[C, T]`` (channels coded independently as a batch of mono signals), codes
 ``[C, n_q, F]`` with ``F = ceil(T / hop)``.
@@ -40,9 +39,9 @@ __all__ = [
 ]
 
 DEFAULT_CHUNK_FRAMES = 250
-"""Frames per chunk by default: 5 s at 50 frames/s. The float64 encoder's im2col buffers take about
-channels * kernel * 8 bytes per sample (150 MB for a 5 s chunk of speech16k), so larger chunks
-cost memory and gain little: the context overhead is already under 10 %."""
+"""Frames per chunk by default: 5 s at 50 frames/s. The encoder's im2col buffers take about
+channels * kernel * 4 bytes per sample (8 in float64: 150 MB for a 5 s chunk of speech16k), so
+larger chunks cost memory and gain little: the context overhead is already under 10 %."""
 
 
 def encoder_context_frames(config: CodecConfig) -> int:
@@ -118,10 +117,10 @@ def _model_device(model: torch.nn.Module) -> torch.device:
     return next(model.parameters()).device
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def encode_stream(model, blocks: Iterable[torch.Tensor], length: int, n_q: int,
                   chunk_frames: int = DEFAULT_CHUNK_FRAMES, context: int | None = None,
-                  ) -> Iterator[torch.Tensor]:
+                  exact: bool = False) -> Iterator[torch.Tensor]:
     """Encode a stream of audio blocks chunk by chunk.
 
     Args:
@@ -132,10 +131,11 @@ def encode_stream(model, blocks: Iterable[torch.Tensor], length: int, n_q: int,
         n_q: stages to keep.
         chunk_frames: frames per chunk.
         context: frames of context on each side; default :func:`encoder_context_frames`.
+        exact: encode in float64, so that the codes do not depend on ``chunk_frames`` (slower;
+            see the module notes).
 
     Yields:
-        codes ``[C, n_q, f]`` (int64, CPU), in order, ``ceil(length / hop)`` frames in all;
-        the same codes for any ``chunk_frames`` (see the module notes on float64).
+        codes ``[C, n_q, f]`` (int64, CPU), in order, ``ceil(length / hop)`` frames in all.
     """
     context = encoder_context_frames(model.config) if context is None else context
     _check_chunking(chunk_frames, context)
@@ -144,7 +144,8 @@ def encode_stream(model, blocks: Iterable[torch.Tensor], length: int, n_q: int,
     hop = model.hop_length
     frames = math.ceil(length / hop)
     device = _model_device(model)
-    exact = copy.deepcopy(model).to(torch.float64).eval()
+    dtype = torch.float64 if exact else torch.float32
+    encoder = copy.deepcopy(model).to(dtype).eval() if exact else model
     buf = _Buffer(blocks, length)
     for a in range(0, frames, chunk_frames):
         b = min(a + chunk_frames, frames)
@@ -152,13 +153,13 @@ def encode_stream(model, blocks: Iterable[torch.Tensor], length: int, n_q: int,
         lo, hi = a0 * hop, min(length, (b + context) * hop)
         buf.fill_to(hi)
         wav = buf.slice(lo, hi).to(device)[:, None]  # [C, 1, n]; the model pads the last chunk
-        codes = exact.encode(wav.to(torch.float64), n_q)
+        codes = encoder.encode(wav.to(dtype), n_q)
         yield codes[..., a - a0: b - a0].cpu()
         del wav, codes
         buf.drop_before(max(0, b - context) * hop)
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def decode_stream(model, codes: torch.Tensor, length: int,
                   chunk_frames: int = DEFAULT_CHUNK_FRAMES, context: int | None = None,
                   ) -> Iterator[torch.Tensor]:
@@ -188,10 +189,10 @@ def decode_stream(model, codes: torch.Tensor, length: int,
 
 
 def encode_chunked(model, wav: torch.Tensor, n_q: int | None = None,
-                   chunk_frames: int = DEFAULT_CHUNK_FRAMES) -> torch.Tensor:
+                   chunk_frames: int = DEFAULT_CHUNK_FRAMES, exact: bool = False) -> torch.Tensor:
     """``wav [C, T]`` at the model rate -> codes ``[C, n_q, ceil(T / hop)]``, chunk by chunk."""
     n_q = model.n_q if n_q is None else n_q
-    parts = list(encode_stream(model, [wav], wav.shape[-1], n_q, chunk_frames))
+    parts = list(encode_stream(model, [wav], wav.shape[-1], n_q, chunk_frames, exact=exact))
     return torch.cat(parts, dim=-1)
 
 

@@ -24,7 +24,13 @@ class Snake(nn.Module):
         self.alpha = nn.Parameter(torch.ones(1, channels, 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + (self.alpha + 1e-9).reciprocal() * torch.sin(self.alpha * x).pow(2)
+        inv_alpha = (self.alpha + 1e-9).reciprocal()
+        if torch.is_grad_enabled() and (x.requires_grad or self.alpha.requires_grad):
+            return x + inv_alpha * torch.sin(self.alpha * x).pow(2)
+        # Inference: the same arithmetic in place on one buffer (the activation is memory-bound and
+        # ran as 5 full-size passes with 4 allocations: about a third of the CPU decode time).
+        s = torch.sin(self.alpha * x)
+        return s.square_().mul_(inv_alpha).add_(x)
 
 
 def activation(kind: str, channels: int) -> nn.Module:
