@@ -173,13 +173,81 @@ def cmd_eval(args) -> int:
     for kbps in kbps_list:
         model.n_q_for_kbps(kbps)  # a bitrate below one stage fails here, before any work
     files = audio_files(args.data, args.limit)
-    scores = evaluate(model, files, kbps_list)
+    if args.plot:  # fail before the work: no matplotlib, or PNGs that would overwrite files
+        from rotcodec.plots import pyplot
+
+        pyplot()
+        targets = [Path(args.plot) / "usage.png"] + [_spectrogram_png(args.plot, i, f)
+                                                     for i, f in enumerate(files[: args.plot_clips])]
+        for target in targets:
+            if target.exists() and not args.force:
+                raise CLIError(f"{target} exists (use --force to overwrite)")
+    examples: dict[int, dict] = {}
+
+    def keep(i: int, label: str, ref, est, sr: int) -> None:
+        if args.plot and i < args.plot_clips:
+            examples.setdefault(i, {"sr": sr, "rows": {"original": ref}})["rows"][label] = est
+
+    scores = evaluate(model, files, kbps_list, on_decoded=keep)
     print(markdown_table(scores))
-    print("\nCodebook usage per stage (% of codes used on the set / perplexity):\n")
+    print("\nPer stage: % of codes used on the set / perplexity / quantization error ||e-q||^2 / ||e||^2:\n")
     print(usage_table(scores))
     if args.json:
         Path(args.json).write_text(json.dumps([s.as_dict() for s in scores], indent=2) + "\n")
+    if args.plot:
+        from rotcodec.plots import spectrograms, usage_bars
+
+        folder = Path(args.plot)
+        written = [usage_bars({s.name: s.usage for s in scores}, folder / "usage.png")]
+        for i, ex in sorted(examples.items()):
+            written.append(spectrograms(ex["rows"], ex["sr"], _spectrogram_png(folder, i, files[i]), files[i].name))
+        print(f"\nplots: {', '.join(str(p) for p in written)}")
     return 0
+
+
+def cmd_bench(args) -> int:
+    import json
+
+    from rotcodec.bench import markdown, run_bench
+
+    if args.json:
+        check_output(Path(args.json), args.force)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = _device(args.device)
+    batches = _int_list(args.batch, "--batch") if args.batch else None
+    recipes = []
+    if args.train:
+        folder = Path(__file__).resolve().parent.parent / "recipes"
+        names = sorted(p.stem for p in folder.glob("*.toml")) if args.train == "all" else args.train.split(",")
+        for name in names:
+            path = Path(name) if name.endswith(".toml") else folder / f"{name}.toml"
+            if not path.is_file():
+                raise CLIError(f"--train: no recipe {name!r} (a .toml path, or a name in {folder})")
+            recipes.append(str(path))
+    model = api.load_model(args.model, device)
+    report = run_bench(model, args.model, device, seconds=args.seconds, batches=batches,
+                       kbps_list=_kbps_list(args.kbps), repeats=args.repeats, encodec=not args.no_encodec,
+                       long_minutes=args.long_minutes, train_recipes=recipes, train_steps=args.train_steps,
+                       log=lambda text: print(text, file=sys.stderr))
+    print(markdown(report))
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=1) + "\n")
+    return 0
+
+
+def _spectrogram_png(folder, index: int, file: Path) -> Path:
+    return Path(folder) / f"spectrogram_{index}_{file.stem}.png"
+
+
+def _int_list(text: str, flag: str) -> list[int]:
+    try:
+        values = [int(t) for t in text.split(",")]
+    except ValueError:
+        raise CLIError(f"{flag} must be a comma-separated list of integers, got {text!r}") from None
+    if any(v < 1 for v in values):
+        raise CLIError(f"{flag} values must be >= 1, got {text!r}")
+    return values
 
 
 # ----- parser ------------------------------------------------------------------------------------
@@ -241,8 +309,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--kbps", default="1.5,3,6", help="comma-separated bitrates, 'all' for every stage (default 1.5,3,6)")
     p.add_argument("--limit", type=int, default=None, help="evaluate at most N files (sorted by path)")
     p.add_argument("--json", default=None, metavar="OUT", help="also write the scores as JSON")
+    p.add_argument("--plot", default=None, metavar="DIR",
+                   help="write PNGs to DIR: usage per stage, spectrograms original vs decoded (needs matplotlib)")
+    p.add_argument("--plot-clips", type=int, default=3, help="files drawn as spectrograms with --plot (default 3)")
     _add_common(p, kbps=False)
     p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("bench", help="encode/decode speed, long-file memory, and EnCodec in the same run")
+    p.add_argument("--seconds", type=float, default=10.0, help="clip length (default 10)")
+    p.add_argument("--batch", default=None, help="batch sizes (default 1,16; on CUDA 1,16,64)")
+    p.add_argument("--kbps", default="1.5,3,6", help="bitrates (default 1.5,3,6)")
+    p.add_argument("--repeats", type=int, default=3, help="timed calls per figure, median (default 3)")
+    p.add_argument("--no-encodec", action="store_true", help="skip EnCodec (otherwise needs `pip install encodec`)")
+    p.add_argument("--long-minutes", type=float, default=0.0,
+                   help="also compress/decompress a file this long in fresh processes (e.g. 60); default off")
+    p.add_argument("--train", default=None, metavar="RECIPES",
+                   help="also measure training steps/s: comma-separated recipe names or paths, or 'all'")
+    p.add_argument("--train-steps", type=int, default=10, help="timed training steps per recipe (default 10)")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--json", default=None, metavar="OUT", help="also write the report as JSON")
+    p.add_argument("--model", default=None, help="model file or bundled model name (default: the bundled model)")
+    p.add_argument("--device", default="cpu", help="torch device (default: cpu)")
+    p.add_argument("--force", action="store_true", help="overwrite the --json file if it exists")
+    p.set_defaults(func=cmd_bench)
 
     _add_train(sub)  # `rotcodec train`, once rotcodec.train.cli exists
     return parser

@@ -12,8 +12,11 @@ import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from typing import Callable
+
 import numpy as np
 import torch
+import torchaudio
 
 from rotcodec import api, metrics
 from rotcodec.io.audio import read_audio
@@ -21,7 +24,11 @@ from rotcodec.io.container import loads
 from rotcodec.model.codec import Codec
 from rotcodec.quantize.codebook_ops import code_histogram, perplexity
 
-__all__ = ["Score", "score_pair", "stage_stats", "evaluate", "markdown_table", "usage_table", "audio_files"]
+__all__ = ["Score", "score_pair", "stage_stats", "stage_errors", "evaluate", "markdown_table", "usage_table",
+           "audio_files"]
+
+QERR_SECONDS = 60.0
+"""Quantization error is measured on at most this much of each file (a one-piece forward pass)."""
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
 
@@ -40,6 +47,8 @@ class Score:
     clips: int
     usage: list[float] | None = None  # per stage: % of the codebook used on the whole set
     perplexity: list[float] | None = None  # per stage: exp(entropy) of the code histogram on the set
+    qerr: list[float] | None = None  # per stage: mean ||e - q||^2 in the stage's code space
+    qerr_rel: list[float] | None = None  # per stage: the same over mean ||e||^2 (scale-free)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -87,22 +96,51 @@ def stage_stats(codes: list[np.ndarray], codebook_size: int) -> tuple[list[float
     return usage, perp
 
 
-def evaluate(model: Codec, files: list[Path], kbps_list: list[float | None]) -> list[Score]:
-    """One :class:`Score` per bitrate in ``kbps_list`` (None: all stages) over ``files``."""
+@torch.inference_mode()
+def stage_errors(model: Codec, wav: np.ndarray, sample_rate: int, n_q: int) -> tuple[list[float], list[float], int]:
+    """Per-stage quantization error of one clip ``[C, T]``: ``(mean ||e - q||^2, mean ||e||^2, frames)``,
+    with ``e`` each stage's input in its code space (the residual it quantizes), over the clip's
+    first :data:`QERR_SECONDS` at the model's rate, channels as a batch."""
+    x = torch.from_numpy(np.ascontiguousarray(wav[:, : int(QERR_SECONDS * sample_rate)], dtype=np.float32))
+    if sample_rate != model.sample_rate:
+        x = torchaudio.functional.resample(x, sample_rate, model.sample_rate)
+    device = next(model.parameters()).device
+    out = model.eval()(x[:, None].to(device), n_q)
+    err = [float(out.metrics[f"vq/qerr/{i}"]) for i in range(n_q)]
+    energy = [e / max(float(out.metrics[f"vq/qerr_rel/{i}"]), 1e-30) if e > 0 else 0.0 for i, e in enumerate(err)]
+    return err, energy, out.codes.shape[-1] * x.shape[0]
+
+
+def evaluate(model: Codec, files: list[Path], kbps_list: list[float | None],
+             on_decoded: Callable[[int, str, np.ndarray, np.ndarray, int], None] | None = None) -> list[Score]:
+    """One :class:`Score` per bitrate in ``kbps_list`` (None: all stages) over ``files``.
+
+    ``on_decoded(file_index, label, ref, est, sample_rate)`` is called for every decoded file
+    (e.g. to draw spectrograms of the first few)."""
     clips = [read_audio(f) for f in files]
     scores = []
     for kbps in kbps_list:
+        n_q = model.n_q_for_kbps(kbps)
+        label = f"rotcodec {model.bitrate(n_q) / 1000:g} kbps"
         rows, codes, bits, seconds = [], [], 0.0, 0.0
-        for wav, sr in clips:
+        err_sum, energy_sum, frames = np.zeros(n_q), np.zeros(n_q), 0
+        for i, (wav, sr) in enumerate(clips):
             data = api.compress(wav, sr, model, kbps=kbps)
             est, _ = api.decompress(data, model)
             rows.append(score_pair(wav, est.numpy(), sr))
             codes.append(loads(data)[1])
             bits += 8 * len(data)
             seconds += wav.shape[-1] / sr
-        label = f"rotcodec {model.bitrate(model.n_q_for_kbps(kbps)) / 1000:g} kbps"
+            err, energy, f = stage_errors(model, wav, sr, n_q)
+            err_sum += np.asarray(err) * f
+            energy_sum += np.asarray(energy) * f
+            frames += f
+            if on_decoded is not None:
+                on_decoded(i, label, wav, est.numpy(), sr)
         score = aggregate(label, kbps, rows, bits, seconds)
         score.usage, score.perplexity = stage_stats(codes, model.config.quantizer.codebook_size)
+        score.qerr = (err_sum / max(frames, 1)).tolist()
+        score.qerr_rel = (err_sum / np.maximum(energy_sum, 1e-30)).tolist()
         scores.append(score)
     return scores
 
@@ -112,14 +150,17 @@ def _fmt(value: float | None, digits: int) -> str:
 
 
 def usage_table(scores: list[Score]) -> str:
-    """A markdown table of per-stage codebook usage (%) and perplexity, one row per score that has them."""
+    """A markdown table, one row per score that has them, of per-stage codebook usage (%),
+    perplexity and relative quantization error ||e - q||^2 / ||e||^2."""
     scores = [s for s in scores if s.usage]
     if not scores:
         return ""
     n = max(len(s.usage) for s in scores)
     lines = ["| codec | " + " | ".join(f"stage {q + 1}" for q in range(n)) + " |", "|---" * (n + 1) + "|"]
     for s in scores:
-        cells = [f"{u:.1f}% / {p:.0f}" for u, p in zip(s.usage, s.perplexity)] + [""] * (n - len(s.usage))
+        rel = s.qerr_rel or [math.nan] * len(s.usage)
+        cells = [f"{u:.1f}% / {p:.0f} / {r:.3f}" for u, p, r in zip(s.usage, s.perplexity, rel)]
+        cells += [""] * (n - len(s.usage))
         lines.append(f"| {s.name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

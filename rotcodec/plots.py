@@ -8,10 +8,11 @@ from typing import Mapping, Sequence
 
 import torch
 
-__all__ = ["spectrogram_pair", "usage_bars", "training_curves"]
+__all__ = ["pyplot", "spectrograms", "usage_bars", "training_curves"]
 
 
-def _pyplot():
+def pyplot():
+    """matplotlib.pyplot on the file-only Agg backend; RuntimeError naming the extra if missing."""
     try:
         import matplotlib
     except ImportError as err:
@@ -30,26 +31,29 @@ def _log_spec(wav: torch.Tensor, sample_rate: int) -> torch.Tensor:
     return 10 * torch.log10(spec.clamp_min(1e-10))
 
 
-def spectrogram_pair(ref: torch.Tensor, dec: torch.Tensor, sample_rate: int, path: str | Path, title: str) -> Path:
-    """Original and decoded log-power spectrograms (``[C, T]`` waveforms) one above the other, same scale."""
-    plt = _pyplot()
-    specs = [_log_spec(ref, sample_rate), _log_spec(dec, sample_rate)]
-    top = max(float(s.max()) for s in specs)
-    seconds = ref.shape[-1] / sample_rate
-    fig, axes = plt.subplots(2, 1, figsize=(9, 5.5), sharex=True, constrained_layout=True)
-    for ax, spec, name in zip(axes, specs, ("original", "decoded")):
+def spectrograms(rows: Mapping[str, torch.Tensor], sample_rate: int, path: str | Path, title: str) -> Path:
+    """Log-power spectrograms of ``[C, T]`` waveforms (e.g. the original, then each decoding), one
+    above the other on the same dB scale."""
+    plt = pyplot()
+    specs = {label: _log_spec(torch.as_tensor(wav), sample_rate) for label, wav in rows.items()}
+    top = max(float(s.max()) for s in specs.values())
+    seconds = next(iter(rows.values())).shape[-1] / sample_rate
+    fig, axes = plt.subplots(len(specs), 1, figsize=(9, 1 + 2.2 * len(specs)), sharex=True,
+                             constrained_layout=True, squeeze=False)
+    for ax, (label, spec) in zip(axes[:, 0], specs.items()):
         im = ax.imshow(spec.numpy(), origin="lower", aspect="auto", cmap="magma", vmin=top - 80, vmax=top,
                        extent=(0, seconds, 0, sample_rate / 2000))
         ax.set_ylabel("kHz")
-        ax.set_title(f"{title}: {name}", fontsize=10)
-    axes[-1].set_xlabel("seconds")
-    fig.colorbar(im, ax=axes, label="dB")
+        ax.set_title(label, fontsize=9)
+    axes[-1, 0].set_xlabel("seconds")
+    fig.suptitle(title, fontsize=10)
+    fig.colorbar(im, ax=axes[:, 0].tolist(), label="dB")
     return _save(fig, path)
 
 
 def usage_bars(usage: Mapping[str, Sequence[float]], path: str | Path, title: str = "codebook usage per stage") -> Path:
     """Grouped bars: for each label (a bitrate or an ablation arm), the % of codes used per stage."""
-    plt = _pyplot()
+    plt = pyplot()
     labels = list(usage)
     n_stages = max(len(v) for v in usage.values())
     width = 0.8 / max(1, len(labels))
@@ -70,7 +74,7 @@ def training_curves(curves: Mapping[str, Mapping[str, Sequence[Sequence[tuple[in
                     title: str = "") -> Path:
     """One panel per metric (``curves[metric][label]`` is a list of runs, each a list of
     ``(step, value)``): the mean over runs as a line, min..max over runs shaded."""
-    plt = _pyplot()
+    plt = pyplot()
     metrics = list(curves)
     fig, axes = plt.subplots(1, len(metrics), figsize=(6 * len(metrics), 4.2), constrained_layout=True, squeeze=False)
     for ax, metric in zip(axes[0], metrics):

@@ -135,7 +135,7 @@ def test_eval_prints_a_table_per_bitrate_and_writes_json(work, capsys, model_pat
     (work / "in.wav").rename(work / "set" / "a.wav")
     code, out, err = run(capsys, "eval", "--data", "set", "--model", model_path, "--kbps", "0.4,1.6", "--json", "s.json")
     assert code == 0, err
-    quality, usage = out.split("Codebook usage")
+    quality, usage = out.split("Per stage:")
     rows = [line for line in quality.splitlines() if line.startswith("| rotcodec")]
     assert len([line for line in usage.splitlines() if line.startswith("| rotcodec")]) == 2
     assert len(rows) == 2 and "0.4 kbps" in rows[0] and "1.6 kbps" in rows[1]
@@ -145,12 +145,47 @@ def test_eval_prints_a_table_per_bitrate_and_writes_json(work, capsys, model_pat
     assert [len(s["usage"]) for s in scores] == [1, 4] and "stage 4" in out
     assert all(0 < u <= 100 for s in scores for u in s["usage"])
     assert all(1 <= p <= 256 for s in scores for p in s["perplexity"])
+    assert [len(s["qerr"]) for s in scores] == [1, 4] and [len(s["qerr_rel"]) for s in scores] == [1, 4]
+    assert all(q >= 0 and 0 <= r < 10 for s in scores for q, r in zip(s["qerr"], s["qerr_rel"]))
+    assert scores[0]["qerr"][0] == pytest.approx(scores[1]["qerr"][0])  # stage 1 sees the same input
     code, _, err = run(capsys, "eval", "--data", "set", "--model", model_path, "--json", "s.json")
     assert_one_error(code, err, match="exists")
     code, _, err = run(capsys, "eval", "--data", "nowhere", "--model", model_path)
     assert_one_error(code, err, match="no such folder")
     code, _, err = run(capsys, "eval", "--data", "set", "--model", model_path, "--kbps", "0.1")
     assert_one_error(code, err)
+
+
+def test_eval_plot_writes_pngs_and_never_overwrites(work, capsys, model_path):
+    pytest.importorskip("matplotlib")
+    (work / "set").mkdir()
+    (work / "in.wav").rename(work / "set" / "a.wav")
+    code, out, err = run(capsys, "eval", "--data", "set", "--model", model_path, "--kbps", "0.8,1.6", "--plot", "figs")
+    assert code == 0, err
+    pngs = sorted(p.name for p in (work / "figs").iterdir())
+    assert pngs == ["spectrogram_0_a.png", "usage.png"]
+    assert all((work / "figs" / p).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs)
+    code, _, err = run(capsys, "eval", "--data", "set", "--model", model_path, "--plot", "figs")
+    assert_one_error(code, err, match="exists")
+
+
+def test_stage_errors_match_a_direct_computation(model_path):
+    """qerr of stage 1 = mean ||P(z) - nearest code||^2, computed here from the parts."""
+    import torch
+
+    from rotcodec.evaluate import stage_errors
+
+    model = api.load_model(model_path)
+    wav = (0.1 * np.random.default_rng(3).standard_normal((1, 8000))).astype(np.float32)
+    err, energy, frames = stage_errors(model, wav, model.sample_rate, 2)
+    with torch.no_grad():
+        z = model.encoder(torch.from_numpy(wav)[None])
+        stage = model.quantizer.layers[0]
+        e = stage.project(z).reshape(-1, stage.config.code_dim)
+        q = stage.codewords()[model.quantizer.layers[0].encode(z).reshape(-1)]
+    assert frames == e.shape[0] == 8000 // model.hop_length
+    assert err[0] == pytest.approx(float((e - q).pow(2).sum(-1).mean()), rel=1e-4)
+    assert energy[0] == pytest.approx(float(e.pow(2).sum(-1).mean()), rel=1e-4)
 
 
 def test_stage_stats_on_known_codes():
