@@ -209,6 +209,9 @@ def ablate(recipe: str, data: list[str], valid: list[str], out: str | Path, seed
     arms = list(arms or DEFAULT_ARMS)
     sets = list(sets or [])
     base = load_recipe(recipe, sets)  # fails early on a bad recipe or --set
+    for folder in (*data, *valid):
+        if not Path(folder).exists():
+            raise FileNotFoundError(f"no such data folder: {folder}")
     runs = plan(arms, seeds, out)
     todo = [r for r in runs if not _finished(r, base.train.steps)]
     log(f"ablation: {len(arms)} arms x {seeds} seeds = {len(runs)} runs of {base.train.steps} steps "
