@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from rotcodec.cli import main
-from rotcodec.train.ablate import DEFAULT_ARMS, markdown_summary, parse_arms, plan, summarize
+from rotcodec.train.ablate import DEFAULT_ARMS, markdown_paired, markdown_summary, paired, parse_arms, plan, summarize
 from rotcodec.train.config import load_recipe
 
 RECIPES = Path(__file__).resolve().parent.parent / "recipes"
@@ -56,6 +56,17 @@ def test_summary_is_mean_and_sample_std_over_seeds():
     lines = table.splitlines()
     assert len(lines) == 4 and lines[2].startswith("| ste | ema | 2 | 0.600 ± 0.141 |")
     assert "| rotation | ema | 1 | 0.400 |" in lines[3] and "(60/30)" in lines[2]
+
+
+def test_paired_differences_are_per_seed_against_ste_with_the_same_care():
+    rows = [_row("ste:ema", 0, 0.5, 0.4), _row("ste:ema", 1, 0.7, 0.8), _row("rotation:ema", 0, 0.4, 0.6),
+            _row("rotation:ema", 1, 0.65, 0.8), _row("rotation:none", 0, 0.9, 0.1)]
+    (pair,) = paired(rows)  # rotation:none has no ste:none to pair with
+    assert pair["arm"] == "rotation:ema" and pair["versus"] == "ste:ema" and pair["seeds"] == 2
+    assert pair["mel"]["diffs"] == pytest.approx([-0.1, -0.05]) and pair["mel"]["mean"] == pytest.approx(-0.075)
+    assert pair["mel"]["std"] == pytest.approx(statistics.stdev([-0.1, -0.05]))
+    assert pair["usage"]["diffs"] == pytest.approx([15.0, 0.0])  # usage % = 100 * mean(u, u / 2) = 75 u
+    assert "| rotation:ema − ste:ema | 2 | -0.075 ± 0.035 [-0.100, -0.050] |" in markdown_paired([pair])
 
 
 def _audio(folder: Path, n: int, seed: int) -> Path:

@@ -23,7 +23,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["CARE", "DEFAULT_ARMS", "Run", "parse_arms", "plan", "summarize", "markdown_summary", "ablate"]
+__all__ = ["CARE", "DEFAULT_ARMS", "Run", "parse_arms", "plan", "summarize", "markdown_summary", "paired",
+           "markdown_paired", "ablate"]
 
 CARE = {
     "none": {"model.quantizer.codebook": "loss", "model.quantizer.dead_code_threshold": "0"},
@@ -107,15 +108,28 @@ def _train(run: Run, recipe: str, data: list[str], valid: list[str], extra: list
 
 
 def evaluate_run(run: Run, valid_set, n_q_mid: int) -> dict[str, float]:
-    """Validation metrics of a finished run's model at all stages and at ``n_q_mid`` stages."""
-    from rotcodec.model.loading import load_model_file
+    """Validation metrics of a finished run's model at all stages and at ``n_q_mid`` stages.
+
+    Cached in ``RUN/eval.json`` with the model's hash and the clips' names, so a rerun of the same
+    ablation (e.g. to redraw its report) does not evaluate again."""
+    from rotcodec.model.loading import load_model_file, weights_hash
     from rotcodec.train.validate import validate
 
     codec = load_model_file(run.folder / "model.pt").eval()
+    key = {"model": weights_hash(codec), "clips": valid_set.names, "n_q_mid": n_q_mid}
+    cache = run.folder / "eval.json"
+    if cache.exists():
+        try:
+            saved = json.loads(cache.read_text())
+            if saved.get("key") == key:
+                return saved["metrics"]
+        except (json.JSONDecodeError, AttributeError):
+            pass
     top = validate(codec, valid_set)
     mid = validate(codec, valid_set, n_q_mid)
     result = {k: v for k, v in top.items() if not k.startswith("lambda/")}
     result.update({"mel_mid": mid["mel"], "pesq_mid": mid.get("pesq", math.nan), "si_sdr_mid": mid["si_sdr"]})
+    cache.write_text(json.dumps({"key": key, "metrics": result}))
     return result
 
 
@@ -152,6 +166,50 @@ def summarize(results: list[dict]) -> list[dict]:
             entry[prefix + "_stages"] = [statistics.fmean(col) for col in zip(*stages)]
         summary.append(entry)
     return summary
+
+
+PAIRED = (("mel", "val mel", ".3f"), ("pesq", "PESQ-WB", ".3f"), ("usage", "codes used %", ".1f"),
+          ("qerr_rel", "qerr / ‖e‖²", ".3f"))
+
+
+def _seed_values(row: dict) -> dict[str, float]:
+    return {"mel": row["mel"], "pesq": row.get("pesq", math.nan),
+            "usage": 100 * statistics.fmean(_stages(row, "usage")), "qerr_rel": statistics.fmean(_stages(row, "qerr_rel"))}
+
+
+def paired(results: list[dict]) -> list[dict]:
+    """Each non-``ste`` arm minus the ``ste`` arm with the same codebook care, seed by seed (same
+    seed = same initial weights and batches, so the pairs share most of their noise): per metric,
+    the per-seed differences, their mean and their sample std."""
+    by_key = {(r["arm"], r["seed"]): r for r in results}
+    out = []
+    for arm in dict.fromkeys(r["arm"] for r in results):
+        est, _, care = arm.partition(":")
+        base = f"ste:{care}"
+        seeds = sorted(s for (a, s) in by_key if a == arm and (base, s) in by_key)
+        if est == "ste" or not seeds:
+            continue
+        entry = {"arm": arm, "versus": base, "seeds": len(seeds)}
+        for name, _, _ in PAIRED:
+            diffs = [_seed_values(by_key[(arm, s)])[name] - _seed_values(by_key[(base, s)])[name] for s in seeds]
+            entry[name] = {"diffs": diffs, "mean": statistics.fmean(diffs),
+                           "std": statistics.stdev(diffs) if len(diffs) > 1 else math.nan}
+        out.append(entry)
+    return out
+
+
+def markdown_paired(rows: list[dict]) -> str:
+    """Paired differences as a markdown table: mean ± std [per seed]."""
+    head = "| arm − straight-through (same care) | seeds | " + " | ".join(f"Δ {label}" for _, label, _ in PAIRED) + " |"
+    lines = [head, "|" + "---|" * (len(PAIRED) + 2)]
+    for e in rows:
+        cells = []
+        for name, _, fmt in PAIRED:
+            d = e[name]
+            std = "" if math.isnan(d["std"]) else " ± " + format(d["std"], fmt)
+            cells.append(format(d["mean"], "+" + fmt) + std + " [" + ", ".join(format(x, "+" + fmt) for x in d["diffs"]) + "]")
+        lines.append(f"| {e['arm']} − {e['versus']} | {e['seeds']} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 def _pm(entry: dict, name: str, fmt: str) -> str:
@@ -235,10 +293,11 @@ def ablate(recipe: str, data: list[str], valid: list[str], out: str | Path, seed
         results.append({"arm": r.arm, "seed": r.seed, **metrics})
         log(f"  evaluated {r.arm} seed {r.seed}: mel {metrics['mel']:.3f}")
     summary = summarize(results)
-    table = markdown_summary(summary, mid, top)
+    pairs = paired(results)
+    table = markdown_summary(summary, mid, top) + "\n\nPaired by seed:\n\n" + markdown_paired(pairs)
     report = {"recipe": str(recipe), "sets": sets, "steps": base.train.steps, "seeds": seeds, "arms": arms,
               "valid_clips": len(valid_set), "valid_seconds": base.data.valid_seconds, "top_stages": top,
-              "mid_stages": mid, "results": results, "summary": summary}
+              "mid_stages": mid, "results": results, "summary": summary, "paired": pairs}
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps(report, indent=1))
     (out / "summary.md").write_text(table + "\n")

@@ -57,7 +57,7 @@ def _add_ablate(subparsers) -> None:
 
 
 def run_ablate(args: argparse.Namespace) -> int:
-    from rotcodec.train.ablate import ablate, markdown_summary, parse_arms
+    from rotcodec.train.ablate import ablate, markdown_paired, markdown_summary, parse_arms
 
     if args.seeds < 1 or args.jobs < 1:
         raise ValueError("--seeds and --jobs must be >= 1")
@@ -65,6 +65,8 @@ def run_ablate(args: argparse.Namespace) -> int:
                     jobs=args.jobs, sets=args.sets, valid_clips=args.valid_clips, plot=not args.no_plot)
     print()
     print(markdown_summary(report["summary"], report["mid_stages"], report["top_stages"]))
+    print("\nPaired by seed (each arm minus straight-through with the same codebook care, same seed):\n")
+    print(markdown_paired(report["paired"]))
     print(f"\n{report['valid_clips']} validation clips of {report['valid_seconds']:g} s; "
           f"results in {args.out}/results.json, table in {args.out}/summary.md")
     return 0
