@@ -87,7 +87,7 @@ def test_ablate_cli_trains_evaluates_and_resumes(tmp_path, capsys):
     pytest.importorskip("matplotlib")
     train, valid = _audio(tmp_path / "train", 4, 0), _audio(tmp_path / "valid", 2, 1)
     argv = ["ablate", str(RECIPES / "tiny_cpu.toml"), "--data", str(train), "--valid", str(valid),
-            "--out", str(tmp_path / "abl"), "--seeds", "2", "--arms", "ste:ema,rotation:none", "--valid-clips", "2",
+            "--out", str(tmp_path / "abl"), "--seeds", "2", "--arms", "ste:ema,rotation:ema", "--valid-clips", "2",
             "--set", "train.steps=3", "--set", "train.valid_every=3", "--set", "train.log_every=1",
             "--set", "data.num_workers=0", "--set", "data.batch_size=2", "--set", "data.segment_seconds=0.25",
             "--set", "data.valid_seconds=0.5", "--set", "train.examples=0"]
@@ -95,12 +95,13 @@ def test_ablate_cli_trains_evaluates_and_resumes(tmp_path, capsys):
     out = capsys.readouterr().out
     report = json.loads((tmp_path / "abl" / "results.json").read_text())
     assert [(r["arm"], r["seed"]) for r in report["results"]] == [
-        ("ste:ema", 0), ("rotation:none", 0), ("ste:ema", 1), ("rotation:none", 1)]
+        ("ste:ema", 0), ("rotation:ema", 0), ("ste:ema", 1), ("rotation:ema", 1)]
     assert report["top_stages"] == 4 and report["mid_stages"] == 2 and report["valid_clips"] == 2
     for r in report["results"]:
         assert r["mel"] > 0 and r["mel_mid"] > 0 and len([k for k in r if k.startswith("usage/")]) == 4
     assert (tmp_path / "abl" / "curves.png").read_bytes()[:4] == b"\x89PNG"
     assert (tmp_path / "abl" / "summary.md").read_text().strip() in out
+    assert "| rotation:ema − ste:ema | 2 |" in out and len(report["paired"]) == 1
     mtime = (tmp_path / "abl" / "ste_ema" / "seed0" / "model.pt").stat().st_mtime
     assert main(argv) == 0  # everything done: nothing retrained, same results
     assert "(4 already done)" in capsys.readouterr().out

@@ -294,10 +294,13 @@ def ablate(recipe: str, data: list[str], valid: list[str], out: str | Path, seed
         log(f"  evaluated {r.arm} seed {r.seed}: mel {metrics['mel']:.3f}")
     summary = summarize(results)
     pairs = paired(results)
-    table = markdown_summary(summary, mid, top) + "\n\nPaired by seed:\n\n" + markdown_paired(pairs)
+    table = markdown_summary(summary, mid, top)
+    if pairs:
+        table += ("\n\nPaired by seed (each arm minus straight-through with the same codebook care and seed):\n\n"
+                  + markdown_paired(pairs))
     report = {"recipe": str(recipe), "sets": sets, "steps": base.train.steps, "seeds": seeds, "arms": arms,
               "valid_clips": len(valid_set), "valid_seconds": base.data.valid_seconds, "top_stages": top,
-              "mid_stages": mid, "results": results, "summary": summary, "paired": pairs}
+              "mid_stages": mid, "results": results, "summary": summary, "paired": pairs, "table": table}
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps(report, indent=1))
     (out / "summary.md").write_text(table + "\n")

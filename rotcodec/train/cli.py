@@ -57,16 +57,14 @@ def _add_ablate(subparsers) -> None:
 
 
 def run_ablate(args: argparse.Namespace) -> int:
-    from rotcodec.train.ablate import ablate, markdown_paired, markdown_summary, parse_arms
+    from rotcodec.train.ablate import ablate, parse_arms
 
     if args.seeds < 1 or args.jobs < 1:
         raise ValueError("--seeds and --jobs must be >= 1")
     report = ablate(args.recipe, args.data, args.valid, args.out, seeds=args.seeds, arms=parse_arms(args.arms),
                     jobs=args.jobs, sets=args.sets, valid_clips=args.valid_clips, plot=not args.no_plot)
     print()
-    print(markdown_summary(report["summary"], report["mid_stages"], report["top_stages"]))
-    print("\nPaired by seed (each arm minus straight-through with the same codebook care, same seed):\n")
-    print(markdown_paired(report["paired"]))
+    print(report["table"])
     print(f"\n{report['valid_clips']} validation clips of {report['valid_seconds']:g} s; "
           f"results in {args.out}/results.json, table in {args.out}/summary.md")
     return 0
