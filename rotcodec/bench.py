@@ -17,7 +17,6 @@ per second of wall time, so higher is faster):
 from __future__ import annotations
 
 import json
-import math
 import os
 import platform
 import statistics

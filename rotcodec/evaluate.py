@@ -11,7 +11,6 @@ import math
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
-
 from typing import Callable
 
 import numpy as np
