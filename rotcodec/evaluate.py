@@ -104,7 +104,8 @@ def stage_errors(model: Codec, wav: np.ndarray, sample_rate: int, n_q: int) -> t
     if sample_rate != model.sample_rate:
         x = torchaudio.functional.resample(x, sample_rate, model.sample_rate)
     device = next(model.parameters()).device
-    out = model.eval()(x[:, None].to(device), n_q)
+    wav3 = x[:, None].to(device)
+    out = model.quantizer(model.encoder(model._pad(wav3)), n_q)  # no decoder: only the stages' errors are needed
     err = [float(out.metrics[f"vq/qerr/{i}"]) for i in range(n_q)]
     energy = [e / max(float(out.metrics[f"vq/qerr_rel/{i}"]), 1e-30) if e > 0 else 0.0 for i, e in enumerate(err)]
     return err, energy, out.codes.shape[-1] * x.shape[0]
@@ -116,7 +117,12 @@ def evaluate(model: Codec, files: list[Path], kbps_list: list[float | None],
 
     ``on_decoded(file_index, label, ref, est, sample_rate)`` is called for every decoded file
     (e.g. to draw spectrograms of the first few)."""
+    model.eval()  # no quantizer dropout or codebook updates while measuring
     clips = [read_audio(f) for f in files]
+    # Stage i's input does not depend on how many stages follow, so one pass at the largest n_q
+    # gives every bitrate's errors (a prefix of the stages).
+    top = max(model.n_q_for_kbps(k) for k in kbps_list)
+    errors = [stage_errors(model, wav, sr, top) for wav, sr in clips]
     scores = []
     for kbps in kbps_list:
         n_q = model.n_q_for_kbps(kbps)
@@ -130,9 +136,9 @@ def evaluate(model: Codec, files: list[Path], kbps_list: list[float | None],
             codes.append(loads(data)[1])
             bits += 8 * len(data)
             seconds += wav.shape[-1] / sr
-            err, energy, f = stage_errors(model, wav, sr, n_q)
-            err_sum += np.asarray(err) * f
-            energy_sum += np.asarray(energy) * f
+            err, energy, f = errors[i]
+            err_sum += np.asarray(err[:n_q]) * f
+            energy_sum += np.asarray(energy[:n_q]) * f
             frames += f
             if on_decoded is not None:
                 on_decoded(i, label, wav, est.numpy(), sr)
