@@ -17,6 +17,7 @@ ESTIMATORS = ("rotation", "ste", "rotation_noscale")
 CODEBOOK_LEARNING = ("ema", "loss")
 RESIDUAL_ROUTES = ("detached", "chained")
 ACTIVATIONS = ("snake", "elu")
+ARCHS = ("seanet", "stft")
 
 
 def _check(cond: bool, msg: str) -> None:
@@ -78,11 +79,21 @@ class QuantizerConfig:
 
 @dataclass(frozen=True)
 class CodecConfig:
-    """The whole codec: sample rate, SEANet/DAC-style encoder and decoder sizes, and the RVQ.
+    """The whole codec: sample rate, the encoder/decoder family and its sizes, and the RVQ.
 
-    The hop length (samples per frame) is the product of ``strides``; the encoder's channels
-    double at each stride (``channels * 2**len(strides)`` before the latent projection) and the
-    decoder's halve from ``decoder_channels``.
+    ``arch`` picks the family (``rotcodec/model/<arch>.py``):
+
+    * ``"seanet"``: SEANet/DAC-style waveform convolutions. The hop length (samples per frame) is
+      the product of ``strides``; the encoder's channels double at each stride
+      (``channels * 2**len(strides)`` before the latent projection) and the decoder's halve from
+      ``decoder_channels``.
+    * ``"stft"``: convolutions at the frame rate on the power-law-compressed complex STFT
+      (window ``stft_window``, hop ``stft_hop``), ``stft_stack`` STFT frames per code frame, so the
+      hop length is ``stft_hop * stft_stack``; ``width`` channels, ``blocks`` ConvNeXt blocks on
+      each side with ``kernel_size`` depthwise kernels, magnitudes compressed as ``|X|^compress``.
+
+    Fields of the other family are ignored. Model files written before ``arch`` existed load as
+    ``"seanet"``.
     """
 
     name: str = "custom"
@@ -94,6 +105,14 @@ class CodecConfig:
     dilations: tuple[int, ...] = (1, 3, 9)
     kernel_size: int = 7
     activation: str = "snake"
+    arch: str = "seanet"
+    stft_window: int = 320
+    stft_hop: int = 80
+    stft_stack: int = 4
+    width: int = 256
+    blocks: int = 6
+    expansion: int = 3
+    compress: float = 0.3
     quantizer: QuantizerConfig = field(default_factory=QuantizerConfig)
 
     def __post_init__(self) -> None:
@@ -108,9 +127,19 @@ class CodecConfig:
                "channels must be >= 1 and decoder_channels >= 2**len(strides)")
         _check(self.activation in ACTIVATIONS, f"activation must be one of {ACTIVATIONS}, got {self.activation!r}")
         _check(self.kernel_size % 2 == 1, f"kernel_size must be odd, got {self.kernel_size}")
+        _check(self.arch in ARCHS, f"arch must be one of {ARCHS}, got {self.arch!r}")
+        if self.arch == "stft":
+            _check(self.stft_hop >= 1 and self.stft_stack >= 1, "stft_hop and stft_stack must be >= 1")
+            _check(self.stft_window >= self.stft_hop and (self.stft_window - self.stft_hop) % 2 == 0,
+                   f"stft_window must be >= stft_hop with an even difference, got {self.stft_window}, {self.stft_hop}")
+            _check(self.width >= 1 and self.blocks >= 0 and self.expansion >= 1, "width, expansion >= 1 and blocks >= 0")
+            _check(0.0 < self.compress <= 1.0, f"compress must be in (0, 1], got {self.compress}")
 
     @property
     def hop_length(self) -> int:
+        """Samples per code frame."""
+        if self.arch == "stft":
+            return self.stft_hop * self.stft_stack
         return math.prod(self.strides)
 
     @property
@@ -146,7 +175,8 @@ class CodecConfig:
 
     @classmethod
     def preset(cls, name: str) -> "CodecConfig":
-        """One of :data:`PRESETS`: ``tiny`` (CPU tests), ``speech16k`` (6 kbps), ``audio24k`` (24 kbps)."""
+        """One of :data:`PRESETS`: ``tiny`` (CPU tests), ``speech16k`` (6 kbps), ``stft16k`` (6 kbps,
+        STFT domain), ``audio24k`` (24 kbps)."""
         try:
             return PRESETS[name]
         except KeyError:
@@ -166,10 +196,22 @@ PRESETS: dict[str, CodecConfig] = {
         name="tiny", sample_rate=16000, channels=8, decoder_channels=64, strides=(2, 4, 5, 8),
         latent_dim=32, dilations=(1, 3), quantizer=QuantizerConfig(n_q=4, codebook_size=256, code_dim=8),
     ),
+    # The STFT family at test size: 50 frames/s, 4 x 256 codes = 1.6 kbps.
+    "tiny_stft": CodecConfig(
+        name="tiny_stft", sample_rate=16000, arch="stft", width=32, blocks=2, expansion=2, latent_dim=32,
+        quantizer=QuantizerConfig(n_q=4, codebook_size=256, code_dim=8),
+    ),
     # 16 kHz speech: hop 320 = 50 frames/s, 12 x 1024 codes = 0.5 kbps a stage, 6 kbps in all.
     "speech16k": CodecConfig(
         name="speech16k", sample_rate=16000, channels=32, decoder_channels=384, strides=(2, 4, 5, 8),
         latent_dim=128, quantizer=QuantizerConfig(n_q=12, codebook_size=1024, code_dim=8),
+    ),
+    # 16 kHz speech in the STFT domain: 320-sample window, 80 hop, 4 STFT frames per code frame
+    # (50 frames/s), 6 ConvNeXt blocks of width 256 per side; the same 12 x 1024 codes, 0.5-6 kbps.
+    "stft16k": CodecConfig(
+        name="stft16k", sample_rate=16000, arch="stft", stft_window=320, stft_hop=80, stft_stack=4,
+        width=256, blocks=6, expansion=3, latent_dim=128,
+        quantizer=QuantizerConfig(n_q=12, codebook_size=1024, code_dim=8),
     ),
     # 24 kHz general audio: hop 320 = 75 frames/s, 0.75 kbps a stage, 32 stages = 24 kbps.
     "audio24k": CodecConfig(

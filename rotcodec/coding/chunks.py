@@ -30,9 +30,6 @@ from collections.abc import Iterable, Iterator
 
 import torch
 
-from rotcodec.config import CodecConfig
-from rotcodec.model.seanet import receptive_field
-
 __all__ = [
     "DEFAULT_CHUNK_FRAMES", "encoder_context_frames", "decoder_context_frames",
     "encode_stream", "decode_stream", "encode_chunked", "decode_chunked",
@@ -44,28 +41,14 @@ channels * kernel * 4 bytes per sample (8 in float64: 150 MB for a 5 s chunk of 
 larger chunks cost memory and gain little: the context overhead is already under 10 %."""
 
 
-def encoder_context_frames(config: CodecConfig) -> int:
-    """Frames of context each encoder chunk needs on each side: the receptive field, rounded up, + 1."""
-    return math.ceil(receptive_field(config) / config.hop_length) + 1
+def encoder_context_frames(model) -> int:
+    """Frames of context each encoder chunk of ``model`` needs on each side (the model says)."""
+    return model.encoder_context_frames()
 
 
-def decoder_context_frames(config: CodecConfig) -> int:
-    """Frames of context each decoder chunk needs on each side (an upper bound, + 1 for safety).
-
-    The decoder mirrors the encoder: a kernel-``k`` conv at the frame rate, then per stride a
-    transposed conv (kernel ``2 * stride``: an output sample sees at most 3 input steps on either
-    side) and residual units with dilated kernel-``k`` convs, then a kernel-``k`` conv at the
-    sample rate. Added up in output samples, then converted to frames.
-    """
-    k = config.kernel_size
-    step = config.hop_length  # output samples per step at the current depth
-    half = (k - 1) // 2 * step
-    for stride in reversed(config.strides):
-        half += 3 * step  # transposed conv, measured in its input steps
-        step //= stride
-        half += sum(d * (k - 1) // 2 for d in config.dilations) * step
-    half += (k - 1) // 2  # final conv at the sample rate
-    return math.ceil(half / config.hop_length) + 1
+def decoder_context_frames(model) -> int:
+    """Frames of context each decoder chunk of ``model`` needs on each side (the model says)."""
+    return model.decoder_context_frames()
 
 
 def _check_chunking(chunk_frames: int, context: int) -> None:
@@ -137,7 +120,7 @@ def encode_stream(model, blocks: Iterable[torch.Tensor], length: int, n_q: int,
     Yields:
         codes ``[C, n_q, f]`` (int64, CPU), in order, ``ceil(length / hop)`` frames in all.
     """
-    context = encoder_context_frames(model.config) if context is None else context
+    context = encoder_context_frames(model) if context is None else context
     _check_chunking(chunk_frames, context)
     if length < 1:
         raise ValueError("cannot encode an empty signal")
@@ -168,7 +151,7 @@ def decode_stream(model, codes: torch.Tensor, length: int,
     Yields float32 ``[C, n]`` CPU blocks at ``model.sample_rate``, ``length`` samples in all
     (``length <= F * hop``), equal to ``model.decode(codes, length)`` up to float rounding.
     """
-    context = decoder_context_frames(model.config) if context is None else context
+    context = decoder_context_frames(model) if context is None else context
     _check_chunking(chunk_frames, context)
     if codes.dim() != 3:
         raise ValueError(f"codes must be [C, n_q, F], got shape {tuple(codes.shape)}")

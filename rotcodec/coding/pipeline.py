@@ -128,7 +128,7 @@ def encode_to_rcq(model, blocks: Iterable[torch.Tensor], sample_rate: int, chann
         model=model_id(model), model_hash=weights_hash(model), sample_rate=model.sample_rate,
         original_sample_rate=sample_rate, channels=channels, n_q=n_q, bits=code_bits(model),
         frame_rate=model.frame_rate, frames=frames, length=length,
-        chunk_frames=chunk_frames, chunk_overlap=encoder_context_frames(model.config))
+        chunk_frames=chunk_frames, chunk_overlap=encoder_context_frames(model))
     write_rcq(out, header, codes.numpy())
     return header
 

@@ -16,10 +16,16 @@ from torch import nn
 
 from rotcodec.config import CodecConfig
 from rotcodec.files import atomic_torch_save
-from rotcodec.model.seanet import Decoder, Encoder
+from rotcodec.model import seanet, stft
 from rotcodec.quantize.rvq import ResidualVQ
 
-__all__ = ["Codec", "CodecOutput", "MODEL_FORMAT", "MODEL_VERSION"]
+__all__ = ["Codec", "CodecOutput", "MODEL_FORMAT", "MODEL_VERSION", "FAMILIES"]
+
+FAMILIES = {
+    # arch: (encoder class, decoder class, module with encoder/decoder_context_frames(config))
+    "seanet": (seanet.Encoder, seanet.Decoder, seanet),
+    "stft": (stft.StftEncoder, stft.StftDecoder, stft),
+}
 
 MODEL_FORMAT = "rotcodec-model"
 MODEL_VERSION = 1
@@ -49,9 +55,10 @@ class Codec(nn.Module):
                  quantizer: nn.Module | None = None, decoder: nn.Module | None = None):
         super().__init__()
         self.config = config
-        self.encoder = encoder if encoder is not None else Encoder(config)
+        enc_cls, dec_cls, _ = FAMILIES[config.arch]
+        self.encoder = encoder if encoder is not None else enc_cls(config)
         self.quantizer = quantizer if quantizer is not None else ResidualVQ(config.latent_dim, config.quantizer)
-        self.decoder = decoder if decoder is not None else Decoder(config)
+        self.decoder = decoder if decoder is not None else dec_cls(config)
 
     # ----- bookkeeping ---------------------------------------------------------------------
     @property
@@ -71,6 +78,15 @@ class Codec(nn.Module):
     def n_q(self) -> int:
         """The number of stages (the highest bitrate)."""
         return self.config.quantizer.n_q
+
+    def encoder_context_frames(self) -> int:
+        """Frames of context an encoder chunk needs on each side so that its codes do not depend on
+        where a long signal is cut (the family's receptive field, rounded up, plus a spare frame)."""
+        return FAMILIES[self.config.arch][2].encoder_context_frames(self.config)
+
+    def decoder_context_frames(self) -> int:
+        """Frames of context a decoder chunk needs on each side (an upper bound of the receptive field)."""
+        return FAMILIES[self.config.arch][2].decoder_context_frames(self.config)
 
     def bitrate(self, n_q: int | None = None) -> float:
         """Bits per second with ``n_q`` stages (all when None): ``frame_rate * n_q * log2(K)``."""

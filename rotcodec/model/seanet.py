@@ -6,13 +6,14 @@ Decoder: ``latent [B, latent_dim, F] -> wav [B, 1, F * hop]``.
 
 from __future__ import annotations
 
-import torch
+import math
+
 from torch import nn
 
 from rotcodec.config import CodecConfig
 from rotcodec.model.layers import DecoderBlock, EncoderBlock, activation, wn_conv
 
-__all__ = ["Encoder", "Decoder", "receptive_field"]
+__all__ = ["Encoder", "Decoder", "receptive_field", "encoder_context_frames", "decoder_context_frames"]
 
 
 class Encoder(nn.Sequential):
@@ -56,3 +57,27 @@ def receptive_field(config: CodecConfig) -> int:
         scale *= stride
     half += 1 * scale  # final kernel-3 conv
     return half
+
+
+def encoder_context_frames(config: CodecConfig) -> int:
+    """Frames of context each encoder chunk needs on each side: the receptive field, rounded up, + 1."""
+    return math.ceil(receptive_field(config) / config.hop_length) + 1
+
+
+def decoder_context_frames(config: CodecConfig) -> int:
+    """Frames of context each decoder chunk needs on each side (an upper bound, + 1 for safety).
+
+    The decoder mirrors the encoder: a kernel-``k`` conv at the frame rate, then per stride a
+    transposed conv (kernel ``2 * stride``: an output sample sees at most 3 input steps on either
+    side) and residual units with dilated kernel-``k`` convs, then a kernel-``k`` conv at the
+    sample rate. Added up in output samples, then converted to frames.
+    """
+    k = config.kernel_size
+    step = config.hop_length  # output samples per step at the current depth
+    half = (k - 1) // 2 * step
+    for stride in reversed(config.strides):
+        half += 3 * step  # transposed conv, measured in its input steps
+        step //= stride
+        half += sum(d * (k - 1) // 2 for d in config.dilations) * step
+    half += (k - 1) // 2  # final conv at the sample rate
+    return math.ceil(half / config.hop_length) + 1

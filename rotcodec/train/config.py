@@ -50,6 +50,7 @@ class LossConfig:
     discriminators on at step ``adversarial_start`` (off entirely when false)."""
 
     mel: float = 15.0
+    stft: float = 0.0  # compressed complex STFT (phase-aware, see losses.CompressedStftLoss)
     wave: float = 0.0
     sisdr: float = 0.0
     adv: float = 1.0
@@ -76,6 +77,8 @@ class LoopConfig:
     compile: bool = False
     max_bad_steps: int = 20  # consecutive non-finite losses before stopping
     examples: int = 2  # audio examples written at each validation
+    max_minutes: float = 0.0  # stop (validate, checkpoint, save) after this long in this process; 0: no limit
+    clock: str = "wall"  # what max_minutes counts: "wall" time or this process's "cpu" time (fair on shared cores)
 
 
 @dataclass(frozen=True)

@@ -135,6 +135,7 @@ def train(recipe: Recipe, data: list[str], out: str | os.PathLike, resume: bool 
         log.info("training %s: %d train files, %d validation clips, %s x %d, world %d",
                  recipe.model.name, len(train_files), len(valid_set), device, recipe.data.batch_size, world)
     amp = autocast_for(recipe, device)
+    out_of_time = _time_limit(recipe)
     t0, steps_timed = time.time(), 0
     parts.model.train()
     while state.step < recipe.train.steps:
@@ -158,7 +159,7 @@ def train(recipe: Recipe, data: list[str], out: str | os.PathLike, resume: bool 
             jlog.write({"step": state.step, "split": "train", "steps_per_s": rate, **logs})
             if progress:
                 _progress(state.step, recipe.train.steps, logs, rate)
-        last = state.step == recipe.train.steps
+        last = state.step == recipe.train.steps or out_of_time()
         if rank == 0 and (state.step % recipe.train.valid_every == 0 or last) and len(valid_set):
             parts.codec.eval()
             metrics = validate(parts.codec, valid_set)
@@ -171,9 +172,35 @@ def train(recipe: Recipe, data: list[str], out: str | os.PathLike, resume: bool 
         if rank == 0 and (state.step % recipe.train.checkpoint_every == 0 or last):
             save_checkpoint(ckpt, parts, state, recipe)
             parts.codec.save(out / "model.pt")
-        if world > 1 and state.step % recipe.train.checkpoint_every == 0:
+        if world > 1 and (state.step % recipe.train.checkpoint_every == 0 or last):
             dist.barrier()
+        if last:
+            break
     if progress and rank == 0:
         sys.stderr.write("\n")
     return TrainResult(state, parts.codec)
+
+
+def _time_limit(recipe: Recipe):
+    """A function telling whether ``train.max_minutes`` of ``train.clock`` have passed since now.
+
+    On several ranks the decision must be the same everywhere, so rank 0's answer is broadcast.
+    """
+    limit, clock = recipe.train.max_minutes * 60, recipe.train.clock
+    if clock not in ("wall", "cpu"):
+        raise ValueError(f"train.clock must be wall or cpu, got {clock!r}")
+    now = time.process_time if clock == "cpu" else time.monotonic
+    start = now()
+
+    def out_of_time() -> bool:
+        if limit <= 0:
+            return False
+        done = now() - start >= limit
+        if dist.is_initialized():
+            flag = torch.tensor([float(done)])
+            dist.broadcast(flag, 0)
+            done = bool(flag.item())
+        return done
+
+    return out_of_time
 

@@ -16,6 +16,7 @@ from rotcodec.model.codec import Codec
 from rotcodec.train.config import Recipe
 from rotcodec.train.discriminators import Discriminators
 from rotcodec.train.losses import (
+    CompressedStftLoss,
     MultiScaleMelLoss,
     discriminator_adv_loss,
     feature_matching_loss,
@@ -40,6 +41,7 @@ class Parts:
     sched_g: torch.optim.lr_scheduler.LRScheduler
     sched_d: torch.optim.lr_scheduler.LRScheduler
     mel: MultiScaleMelLoss
+    stft: CompressedStftLoss
 
 
 def lr_factor(recipe: Recipe):
@@ -64,7 +66,8 @@ def build_parts(recipe: Recipe, device: torch.device, codec: Codec | None = None
     sched_g = torch.optim.lr_scheduler.LambdaLR(opt_g, lr_factor(recipe))
     sched_d = torch.optim.lr_scheduler.LambdaLR(opt_d, lr_factor(recipe))
     mel = MultiScaleMelLoss(recipe.model.sample_rate).to(device)
-    return Parts(codec, disc, codec, disc, opt_g, opt_d, sched_g, sched_d, mel)
+    stft = CompressedStftLoss(recipe.model.sample_rate).to(device)
+    return Parts(codec, disc, codec, disc, opt_g, opt_d, sched_g, sched_d, mel, stft)
 
 
 def adversarial_on(recipe: Recipe, step: int) -> bool:
@@ -109,7 +112,7 @@ def discriminator_step(parts: Parts, recipe: Recipe, real: torch.Tensor, fake: t
 def generator_step(parts: Parts, recipe: Recipe, real: torch.Tensor, step: int, amp) -> tuple[dict[str, float] | None, torch.Tensor]:
     """One codec update on ``real [B, 1, T]``.
 
-    Returns ``(logs, decoded)``: named losses (``mel``, ``wave``, ``sisdr``, ``adv``, ``feat``, ``vq/commit``,
+    Returns ``(logs, decoded)``: named losses (``mel``, ``stft``, ``wave``, ``sisdr``, ``adv``, ``feat``, ``vq/commit``,
     ``vq/codebook``), their weighted ``total``, and the quantizer metrics, or ``None`` when the loss
     was not finite (the step is skipped, nothing is updated).
     """
@@ -117,7 +120,7 @@ def generator_step(parts: Parts, recipe: Recipe, real: torch.Tensor, step: int, 
     with amp:
         out = parts.model(real)
         fake = out.wav
-        losses = {"mel": parts.mel(fake, real), "wave": waveform_l1(fake.float(), real.float()),
+        losses = {"mel": parts.mel(fake, real), "stft": parts.stft(fake, real), "wave": waveform_l1(fake.float(), real.float()),
                   "sisdr": negative_si_sdr(fake, real)}
         if adversarial:
             with torch.no_grad():
