@@ -69,18 +69,19 @@ class CompressedStftLoss(nn.Module):
     def forward(self, est: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
         """``est, ref [B, 1, T]`` -> scalar."""
         with torch.autocast(device_type=est.device.type, enabled=False):
-            x = torch.cat([est, ref]).float().flatten(1)
-            total = x.new_zeros(())
+            est, ref = est.float().flatten(1), ref.float().flatten(1)
+            total = est.new_zeros(())
             for i, (w, h) in enumerate(self.resolutions):
-                spec = torch.stft(x, n_fft=w, hop_length=h, win_length=w, window=getattr(self, f"window{i}"),
-                                  center=True, return_complex=True)
-                mag = spec.abs().clamp_min(self.floor)
-                cmag = mag.pow(self.power)
-                comp = spec * (cmag / mag)
-                a, b = comp.chunk(2)
-                ma, mb = cmag.chunk(2)
+                (a, ma), (b, mb) = (self._compressed(x, w, h, getattr(self, f"window{i}")) for x in (est, ref))
                 total = total + (a - b).abs().pow(2).mean() + (ma - mb).pow(2).mean()
             return total / len(self.resolutions)
+
+    def _compressed(self, x: torch.Tensor, window: int, hop: int, w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``x [B, T]`` -> (compressed complex STFT, compressed magnitude)."""
+        spec = torch.stft(x, n_fft=window, hop_length=hop, win_length=window, window=w, center=True, return_complex=True)
+        mag = spec.abs().clamp_min(self.floor)
+        cmag = mag.pow(self.power)
+        return spec * (cmag / mag), cmag
 
 
 def waveform_l1(est: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
