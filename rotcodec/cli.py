@@ -236,6 +236,48 @@ def cmd_bench(args) -> int:
     return 0
 
 
+def cmd_report(args) -> int:
+    import shlex
+    import time
+
+    from rotcodec.coding.pipeline import atomic_writer
+    from rotcodec.evaluate import audio_files
+    from rotcodec.report import DEFAULT_MAX_MB, build_report
+
+    start = time.perf_counter()
+    out, src = Path(args.output), Path(args.input)
+    if out.suffix.lower() not in (".html", ".htm"):
+        raise CLIError(f"the report is an HTML page: OUT must end in .html, got {out}")
+    check_output(out, args.force)
+    max_mb = DEFAULT_MAX_MB if args.max_mb is None else args.max_mb
+    if max_mb <= 0 or (args.clips is not None and args.clips < 1) or (args.seconds is not None and args.seconds <= 0):
+        raise CLIError("--max-mb, --clips and --seconds must be positive")
+    kbps_list = _kbps_list(args.kbps)
+    if src.is_dir():
+        files = audio_files(src, args.clips)
+    elif src.is_file():
+        files = [src]
+    else:
+        raise FileNotFoundError(f"no such file or folder: {src}")
+    model = api.load_model(args.model, _device(args.device))
+    command = ["rotcodec", "report", str(src), str(out), "--kbps", args.kbps]
+    for flag, value in (("--model", args.model), ("--clips", args.clips), ("--seconds", args.seconds)):
+        if value is not None:
+            command += [flag, str(value)]
+    command += ["--opus"] * args.opus + ["--max-mb", f"{max_mb:g}"] * (args.max_mb is not None)
+    log = None if args.quiet else (lambda text: print(f"report: {text}", file=sys.stderr))
+    report = build_report(files, model, kbps_list, opus=args.opus, seconds=args.seconds, max_mb=max_mb,
+                          command=shlex.join(command), log=log,
+                          model_source=args.model or "the bundled default")
+    with atomic_writer(out, args.force) as f:
+        f.write(report.html.encode("utf-8"))
+    for note in report.notes:
+        print(f"note: {note}", file=sys.stderr)
+    _say(args, f"{out}: {report.size / 1e6:.2f} MB, {len(report.clips)} clips x {len(report.scores)} decodings, "
+               f"built in {time.perf_counter() - start:.1f} s")
+    return 0
+
+
 def _spectrogram_png(folder, index: int, file: Path) -> Path:
     return Path(folder) / f"spectrogram_{index}_{file.stem}.png"
 
@@ -332,6 +374,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu", help="torch device (default: cpu)")
     p.add_argument("--force", action="store_true", help="overwrite the --json file if it exists")
     p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("report", help="one self-contained HTML page: players, spectrograms and metrics per bitrate")
+    p.add_argument("input", help="an audio file, or a folder of them (searched recursively, sorted)")
+    p.add_argument("output", help="the .html page to write")
+    p.add_argument("--kbps", default="1.5,3,6", help="comma-separated bitrates, 'all' for every stage (default 1.5,3,6)")
+    p.add_argument("--opus", action="store_true",
+                   help="also Opus at the same nominal bitrates (needs opusenc/opusdec, e.g. apt-get install opus-tools)")
+    p.add_argument("--clips", type=int, default=None, help="at most N files of a folder (default: all)")
+    p.add_argument("--seconds", type=float, default=None, help="use only the first S seconds of each file")
+    p.add_argument("--max-mb", type=float, default=None,
+                   help="refuse to write a page bigger than this many MB (default 50)")
+    _add_common(p, kbps=False)
+    p.set_defaults(func=cmd_report)
 
     _add_train(sub)  # `rotcodec train`, once rotcodec.train.cli exists
     return parser

@@ -23,8 +23,8 @@ from rotcodec.io.container import loads
 from rotcodec.model.codec import Codec
 from rotcodec.quantize.codebook_ops import code_histogram, perplexity
 
-__all__ = ["Score", "score_pair", "stage_stats", "stage_errors", "evaluate", "markdown_table", "usage_table",
-           "audio_files"]
+__all__ = ["Score", "score_pair", "score_clips", "stage_stats", "stage_errors", "evaluate", "evaluate_clips",
+           "markdown_table", "usage_table", "audio_files"]
 
 QERR_SECONDS = 60.0
 """Quantization error is measured on at most this much of each file (a one-piece forward pass)."""
@@ -48,6 +48,7 @@ class Score:
     perplexity: list[float] | None = None  # per stage: exp(entropy) of the code histogram on the set
     qerr: list[float] | None = None  # per stage: mean ||e - q||^2 in the stage's code space
     qerr_rel: list[float] | None = None  # per stage: the same over mean ||e||^2 (scale-free)
+    per_clip: list[dict] | None = None  # per clip, in order: score_pair's metrics and "kbps_real"
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -72,6 +73,26 @@ def aggregate(name: str, kbps_nominal: float | None, rows: list[dict], total_bit
     """Average per-clip rows (from :func:`score_pair`) into a :class:`Score`."""
     return Score(name, kbps_nominal, total_bits / total_seconds / 1000,
                  *(_mean(r[k] for r in rows) for k in ("pesq", "stoi", "mel", "si_sdr")), len(rows))
+
+
+def score_clips(name: str, kbps_nominal: float | None, clips: list[tuple[np.ndarray, int]],
+                roundtrip: Callable[[np.ndarray, int], tuple[np.ndarray, int]],
+                on_decoded: Callable[[int, str, np.ndarray, np.ndarray, int], None] | None = None) -> Score:
+    """Score one codec at one bitrate: ``roundtrip(wav, sr) -> (decoded [C, T] at sr, bytes used)``
+    for every clip ``(wav [C, T], sr)``; the real bitrate is the bytes over the duration.
+    ``on_decoded`` as in :func:`evaluate`."""
+    rows, bits, seconds = [], 0.0, 0.0
+    for i, (wav, sr) in enumerate(clips):
+        est, size = roundtrip(wav, sr)
+        duration = wav.shape[-1] / sr
+        rows.append({**score_pair(wav, est, sr), "kbps_real": 8 * size / duration / 1000})
+        bits += 8 * size
+        seconds += duration
+        if on_decoded is not None:
+            on_decoded(i, name, wav, est, sr)
+    score = aggregate(name, kbps_nominal, rows, bits, seconds)
+    score.per_clip = rows
+    return score
 
 
 def audio_files(folder: str | os.PathLike, limit: int | None = None) -> list[Path]:
@@ -117,8 +138,13 @@ def evaluate(model: Codec, files: list[Path], kbps_list: list[float | None],
 
     ``on_decoded(file_index, label, ref, est, sample_rate)`` is called for every decoded file
     (e.g. to draw spectrograms of the first few)."""
+    return evaluate_clips(model, [read_audio(f) for f in files], kbps_list, on_decoded)
+
+
+def evaluate_clips(model: Codec, clips: list[tuple[np.ndarray, int]], kbps_list: list[float | None],
+                   on_decoded: Callable[[int, str, np.ndarray, np.ndarray, int], None] | None = None) -> list[Score]:
+    """:func:`evaluate` on clips already in memory, each ``(wav [C, T] float32, sample_rate)``."""
     model.eval()  # no quantizer dropout or codebook updates while measuring
-    clips = [read_audio(f) for f in files]
     # Stage i's input does not depend on how many stages follow, so one pass at the largest n_q
     # gives every bitrate's errors (a prefix of the stages).
     top = max(model.n_q_for_kbps(k) for k in kbps_list)
@@ -126,25 +152,19 @@ def evaluate(model: Codec, files: list[Path], kbps_list: list[float | None],
     scores = []
     for kbps in kbps_list:
         n_q = model.n_q_for_kbps(kbps)
-        label = f"rotcodec {model.bitrate(n_q) / 1000:g} kbps"
-        rows, codes, bits, seconds = [], [], 0.0, 0.0
-        err_sum, energy_sum, frames = np.zeros(n_q), np.zeros(n_q), 0
-        for i, (wav, sr) in enumerate(clips):
+        codes = []
+
+        def roundtrip(wav: np.ndarray, sr: int, kbps=kbps, codes=codes) -> tuple[np.ndarray, int]:
             data = api.compress(wav, sr, model, kbps=kbps)
-            est, _ = api.decompress(data, model)
-            rows.append(score_pair(wav, est.numpy(), sr))
             codes.append(loads(data)[1])
-            bits += 8 * len(data)
-            seconds += wav.shape[-1] / sr
-            err, energy, f = errors[i]
-            err_sum += np.asarray(err[:n_q]) * f
-            energy_sum += np.asarray(energy[:n_q]) * f
-            frames += f
-            if on_decoded is not None:
-                on_decoded(i, label, wav, est.numpy(), sr)
-        score = aggregate(label, kbps, rows, bits, seconds)
+            return api.decompress(data, model)[0].numpy(), len(data)
+
+        score = score_clips(f"rotcodec {model.bitrate(n_q) / 1000:g} kbps", kbps, clips, roundtrip, on_decoded)
+        frames = np.array([f for _, _, f in errors], dtype=np.float64)
+        err_sum = sum(np.asarray(e[:n_q]) * f for (e, _, _), f in zip(errors, frames))
+        energy_sum = sum(np.asarray(en[:n_q]) * f for (_, en, _), f in zip(errors, frames))
         score.usage, score.perplexity = stage_stats(codes, model.config.quantizer.codebook_size)
-        score.qerr = (err_sum / max(frames, 1)).tolist()
+        score.qerr = (err_sum / max(frames.sum(), 1)).tolist()
         score.qerr_rel = (err_sum / np.maximum(energy_sum, 1e-30)).tolist()
         scores.append(score)
     return scores

@@ -8,7 +8,7 @@ from typing import Mapping, Sequence
 
 import torch
 
-__all__ = ["pyplot", "spectrograms", "usage_bars", "training_curves"]
+__all__ = ["pyplot", "log_spectrogram", "spectrograms", "usage_bars", "training_curves"]
 
 
 def pyplot():
@@ -23,7 +23,9 @@ def pyplot():
     return plt
 
 
-def _log_spec(wav: torch.Tensor, sample_rate: int) -> torch.Tensor:
+def log_spectrogram(wav: torch.Tensor, sample_rate: int) -> torch.Tensor:
+    """Power spectrogram in dB ``[F, frames]`` of ``wav [C, T]`` (channels averaged): a window of
+    about 32 ms (a power of two, at least 256 samples), hop a quarter of it. Needs no matplotlib."""
     import torchaudio
 
     n_fft = 1 << max(8, (int(sample_rate * 0.032) - 1).bit_length())
@@ -35,7 +37,7 @@ def spectrograms(rows: Mapping[str, torch.Tensor], sample_rate: int, path: str |
     """Log-power spectrograms of ``[C, T]`` waveforms (e.g. the original, then each decoding), one
     above the other on the same dB scale."""
     plt = pyplot()
-    specs = {label: _log_spec(torch.as_tensor(wav), sample_rate) for label, wav in rows.items()}
+    specs = {label: log_spectrogram(torch.as_tensor(wav), sample_rate) for label, wav in rows.items()}
     top = max(float(s.max()) for s in specs.values())
     seconds = next(iter(rows.values())).shape[-1] / sample_rate
     fig, axes = plt.subplots(len(specs), 1, figsize=(9, 1 + 2.2 * len(specs)), sharex=True,
