@@ -11,6 +11,7 @@ import soundfile as sf
 import torch
 import torch.multiprocessing as mp
 
+from rotcodec import Codec
 from rotcodec.model.loading import load_model_file, weights_hash
 from rotcodec.train import load_recipe, train
 from rotcodec.train.config import Recipe, parse_set
@@ -189,6 +190,35 @@ def test_resume_gives_the_same_next_losses(audio_dir, tmp_path):
     for step in (3, 4):
         for key in ("total", "mel", "adv", "disc", "vq/commit"):
             assert b[step][key] == pytest.approx(a[step][key], rel=1e-5, abs=1e-7), (step, key)
+
+
+def test_time_limit_stops_with_a_validation_and_a_model(audio_dir, tmp_path):
+    sets = FAST + ["train.steps=1000", "train.max_minutes=0.0001", 'train.clock="cpu"', "data.valid_percent=30",
+                   "data.valid_seconds=1.0"]
+    result = train(load_recipe(RECIPES / "tiny_cpu.toml", sets), [str(audio_dir)], tmp_path / "run", progress=False)
+    assert result.state.step < 1000
+    assert read_log(tmp_path / "run", "valid")[-1]["step"] == result.state.step
+    assert load_model_file(tmp_path / "run" / "model.pt").config.name == "tiny"
+    with pytest.raises(ValueError, match="clock"):
+        train(load_recipe(RECIPES / "tiny_cpu.toml", sets + ['train.clock="moon"']), [str(audio_dir)],
+              tmp_path / "bad", progress=False)
+
+
+def test_init_from_a_model_file_or_name_through_the_cli(audio_dir, tmp_path, model_path):
+    from rotcodec.cli import main
+
+    out = tmp_path / "run"
+    args = ["train", str(RECIPES / "tiny_cpu.toml"), "--data", str(audio_dir), "--out", str(out), "--quiet",
+            "--init", model_path] + [x for s in FAST + ["train.steps=1"] for x in ("--set", s)]
+    assert main(args) == 0
+    start = load_model_file(model_path)
+    after = load_model_file(out / "model.pt")
+    # one step from the given weights: close to them, far closer than a fresh model is
+    fresh = torch.nn.utils.parameters_to_vector(Codec(start.config).parameters())
+    a, b = (torch.nn.utils.parameters_to_vector(m.parameters()) for m in (start, after))
+    assert (a - b).norm() < 0.2 * (a - fresh).norm()
+    # a model whose config differs from the recipe's is refused with a clear message
+    assert main(args[:5] + [str(tmp_path / "run2")] + args[6:] + ["--set", "model.preset=\"tiny_stft\""]) != 0
 
 
 def _ddp_worker(rank: int, world: int, init_file: str, data: str, out: str, hashes: str) -> None:

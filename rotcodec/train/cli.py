@@ -24,7 +24,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="override a recipe value, e.g. --set train.steps=500 (repeatable)")
     p.add_argument("--kbps", type=float, help="top bitrate: sets the number of stages from the preset")
     p.add_argument("--resume", action="store_true", help="continue RUN/checkpoint.pt exactly")
-    p.add_argument("--init", metavar="MODEL", help="start from a saved model's weights (fresh optimizers)")
+    p.add_argument("--init", metavar="MODEL",
+                   help="start from a model's weights (fresh optimizers): a model file, or a bundled model's name "
+                        "such as the default (see `rotcodec/pretrained/`)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
     _add_ablate(subparsers)
@@ -78,7 +80,13 @@ def run(args: argparse.Namespace) -> int:
     recipe = load_recipe(args.recipe, args.sets)
     if args.kbps is not None:
         recipe = recipe.with_kbps(args.kbps)
-    result = train(recipe, args.data, args.out, resume=args.resume, valid=args.valid, init=args.init,
+    init = None
+    if args.init is not None:
+        from rotcodec.api import load_model  # a model file or a bundled model's name
+
+        init = load_model(args.init)
+        init.train()
+    result = train(recipe, args.data, args.out, resume=args.resume, valid=args.valid, init=init,
                   progress=not args.quiet)
     print(f"trained {result.state.step} steps; inference model: {args.out}/model.pt")
     return 0

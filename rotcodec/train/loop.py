@@ -77,12 +77,13 @@ def _progress(step: int, total: int, logs: dict, rate: float) -> None:
 
 
 def train(recipe: Recipe, data: list[str], out: str | os.PathLike, resume: bool = False,
-          valid: list[str] | None = None, init: str | None = None, progress: bool = True) -> "TrainResult":
+          valid: list[str] | None = None, init: "str | Codec | None" = None, progress: bool = True) -> "TrainResult":
     """Train ``recipe`` on the audio under ``data`` into the run folder ``out``.
 
     ``valid`` gives explicit validation folders (otherwise ``data.valid_percent`` of the files are
     held out). ``resume`` continues from ``out/checkpoint.pt`` exactly; ``init`` starts from the
-    weights of a saved model file (e.g. the bundled model) with fresh optimizers.
+    weights of a model (a saved model file or a :class:`Codec`, e.g. the bundled model) with fresh
+    optimizers; its config must equal the recipe's model.
     """
     rank, world, device = setup_distributed()
     out = Path(out)
@@ -103,12 +104,13 @@ def train(recipe: Recipe, data: list[str], out: str | os.PathLike, resume: bool 
 
     torch.manual_seed(recipe.train.seed)
     codec = None
-    if init:
+    if init is not None:
         from rotcodec.model.loading import load_model_file
 
-        codec = load_model_file(init)
+        codec = init if isinstance(init, Codec) else load_model_file(init)
         if codec.config != recipe.model:
-            raise ValueError(f"--init {init}: its model config differs from the recipe's model")
+            label = codec.config.name if isinstance(init, Codec) else init
+            raise ValueError(f"--init {label}: its model config differs from the recipe's model")
         codec.train()
     parts = build_parts(recipe, device, codec)
     state = TrainState()
