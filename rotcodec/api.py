@@ -7,6 +7,8 @@
     wav_hat, sr = rotcodec.decompress(data, model="model.pt")        # [C, T] at 44100 Hz
     rotcodec.compress_file("talk.flac", "talk.rcq", model="model.pt", kbps=6)
     rotcodec.decompress_file("talk.rcq", "talk.wav", model="model.pt")
+    codes = rotcodec.encode("talk.flac", kbps=6)                     # codes as an array [C, n_q, F]
+    wav = rotcodec.decode(codes, sample_rate=44100)                  # [C, T] float32
 
 Channels are coded one by one as mono signals (like DAC); audio is resampled to the model's rate
 and back to its own rate on decoding, and comes back with exactly its original length. Files are
@@ -17,16 +19,20 @@ processed in blocks and chunks, so their length does not bound the memory used. 
 from __future__ import annotations
 
 import io
+import math
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from importlib import resources
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 import torch
 
+from rotcodec.coding.chunks import decode_stream, encode_stream
 from rotcodec.coding.pipeline import atomic_writer, check_output, decode_rcq, encode_to_rcq, read_checked
+from rotcodec.coding.resampling import check_resampling, resample_stream, resampled_length
 from rotcodec.errors import AudioError, FormatError
 from rotcodec.io.audio import AudioWriter, audio_info, iter_audio_blocks, to_tensor_2d
 from rotcodec.io.container import Header, read_header
@@ -34,7 +40,7 @@ from rotcodec.model.codec import Codec
 from rotcodec.model.loading import load_model_file
 
 __all__ = ["load_model", "compress", "decompress", "compress_file", "decompress_file", "model_for_header",
-           "bundled_models", "NO_MODEL_MESSAGE"]
+           "bundled_models", "encode", "decode", "NO_MODEL_MESSAGE"]
 
 NO_MODEL_MESSAGE = ("no model given and no bundled model found; pass --model PATH "
                     "(a file written by `rotcodec train` or Codec.save)")
@@ -202,13 +208,15 @@ def _file_blocks(path: Path, sample_rate: int, length: int) -> Iterator[torch.Te
         raise AudioError(f"{path} ended after {got} of the {length} samples its header announces")
 
 
-def compress_file(in_path: str | os.PathLike, out_path: str | os.PathLike, model: ModelArg = None,
+def compress_file(in_path: str | os.PathLike, out_path: str | os.PathLike | IO[bytes], model: ModelArg = None,
                   kbps: float | None = None, force: bool = False, progress: bool = False) -> Header:
     """Compress an audio file (wav/flac/ogg, any channels and rate) to an ``.rcq`` file.
 
     Reads and encodes in blocks (bounded memory for any length); writes ``out_path`` atomically
-    (a temp file renamed at the end), never over an existing file unless ``force``. ``progress``
-    draws a bar on stderr for long inputs. Returns the header written.
+    (a temp file renamed at the end), never over an existing file unless ``force``. ``out_path``
+    may also be a writable binary stream (``sys.stdout.buffer``): the whole ``.rcq`` is written
+    to it at the end, after all encoding succeeded. ``progress`` draws a bar on stderr for long
+    inputs. Returns the header written.
 
     Raises:
         AudioError: missing, unreadable, empty or non-finite input, unsupported format or rate.
@@ -216,22 +224,28 @@ def compress_file(in_path: str | os.PathLike, out_path: str | os.PathLike, model
         FileNotFoundError: the output folder does not exist (or no model, see :func:`load_model`).
         ValueError: ``kbps`` below one stage of the model.
     """
-    in_path, out_path = Path(in_path), Path(out_path)
-    check_output(out_path, force)
+    in_path = Path(in_path)
+    stream = hasattr(out_path, "write")
+    if not stream:
+        out_path = Path(out_path)
+        check_output(out_path, force)
     sample_rate, channels, length = audio_info(in_path)
     codec = _resolve(model)
     n_q = codec.n_q_for_kbps(kbps)
     blocks = _file_blocks(in_path, sample_rate, length)
+    if stream:
+        return encode_to_rcq(codec, blocks, sample_rate, channels, length, n_q, out_path, progress)
     with atomic_writer(out_path, force) as f:
         return encode_to_rcq(codec, blocks, sample_rate, channels, length, n_q, f, progress)
 
 
-def decompress_file(in_path: str | os.PathLike, out_path: str | os.PathLike, model: ModelArg = None,
+def decompress_file(in_path: str | os.PathLike | IO[bytes], out_path: str | os.PathLike, model: ModelArg = None,
                     force: bool = False, progress: bool = False) -> Header:
     """Decode an ``.rcq`` file to an audio file (``.wav``/``.flac``: 16-bit PCM; ``.ogg``: Vorbis).
 
     Decodes and writes in chunks (bounded memory); the output appears only when complete.
-    Returns the header read.
+    ``in_path`` may also be a readable binary stream (``sys.stdin.buffer``), read to its end
+    first (codes are small: an hour at 6 kbps is 2.7 MB). Returns the header read.
 
     Raises:
         FormatError: malformed input or made by another model (checked before decoding).
@@ -240,19 +254,122 @@ def decompress_file(in_path: str | os.PathLike, out_path: str | os.PathLike, mod
         FileExistsError: ``out_path`` exists and not ``force``.
         AudioError: unsupported output extension.
     """
-    in_path, out_path = Path(in_path), Path(out_path)
-    if in_path.is_dir():
-        raise IsADirectoryError(f"is a directory, not an .rcq file: {in_path}")
-    if not in_path.is_file():
-        raise FileNotFoundError(f"no such file: {in_path}")
-    check_output(out_path, force)
-    with open(in_path, "rb") as f:
+    out_path = Path(out_path)
+    if hasattr(in_path, "read"):
+        check_output(out_path, force)
+        f = io.BytesIO(in_path.read())
         header = read_header(f)
         codec = model_for_header(header, model)
         f.seek(0)
         header, codes = read_checked(f, codec)
+    else:
+        in_path = Path(in_path)
+        if in_path.is_dir():
+            raise IsADirectoryError(f"is a directory, not an .rcq file: {in_path}")
+        if not in_path.is_file():
+            raise FileNotFoundError(f"no such file: {in_path}")
+        check_output(out_path, force)
+        with open(in_path, "rb") as f:
+            header = read_header(f)
+            codec = model_for_header(header, model)
+            f.seek(0)
+            header, codes = read_checked(f, codec)
     writer = AudioWriter(out_path, header.original_sample_rate, header.channels, force=force)
     with writer:
         for block in decode_rcq(codec, header, codes, progress):
             writer.write(block)
     return header
+
+
+# ----- codes as arrays (language models) ---------------------------------------------------------
+def encode(audio: str | os.PathLike | torch.Tensor | np.ndarray, sample_rate: int | None = None,
+           model: ModelArg = None, kbps: float | None = None, exact: bool = False) -> np.ndarray:
+    """The codes of an audio file or signal, as an array ``[C, n_q, F]`` (int64).
+
+    Args:
+        audio: an audio file path (any rate and channels soundfile reads), or float samples
+            ``[C, T]`` / ``[T]`` at ``sample_rate`` Hz.
+        sample_rate: required for samples; ignored for files.
+        model, kbps: as in :func:`compress`.
+        exact: float64 encoding, so that the codes never depend on the chunking (slower; see
+            :mod:`rotcodec.coding.chunks`).
+
+    Returns:
+        codes ``[C, n_q, F]``, ``F = ceil(T' / hop)`` where ``T'`` is the length at the model's
+        rate (the audio is resampled to it first); the same codes an ``.rcq`` of it holds.
+        Flatten them for a language model with :mod:`rotcodec.tokens`.
+    """
+    codec = _resolve(model)
+    n_q = codec.n_q_for_kbps(kbps)
+    if isinstance(audio, (str, os.PathLike)):
+        sample_rate, _, length = audio_info(audio)
+        blocks: Iterable[torch.Tensor] = _file_blocks(Path(audio), sample_rate, length)
+    else:
+        if sample_rate is None:
+            raise TypeError("encode() of samples needs their sample_rate")
+        sample_rate = _check_rate(sample_rate)
+        x = to_tensor_2d(audio)
+        if not torch.isfinite(x).all():
+            raise AudioError("audio contains NaN or infinite samples")
+        length, blocks = x.shape[-1], [x]
+    check_resampling(sample_rate, codec.sample_rate)
+    model_length = resampled_length(length, sample_rate, codec.sample_rate)
+    stream = resample_stream(blocks, length, sample_rate, codec.sample_rate)
+    parts = list(encode_stream(codec, stream, model_length, n_q, exact=exact))
+    return torch.cat(parts, dim=-1).numpy()
+
+
+def _codes_tensor(codes, codec: Codec) -> torch.Tensor:
+    """``codes`` as an int64 tensor ``[C, n_q, F]`` (``[n_q, F]`` is one channel), or FormatError."""
+    if isinstance(codes, np.ndarray):
+        if codes.dtype.kind not in "iu":
+            raise FormatError(f"codes must be integers, got dtype {codes.dtype}")
+        codes = torch.from_numpy(codes.astype(np.int64))
+    if not isinstance(codes, torch.Tensor):
+        raise TypeError(f"codes must be a numpy array or tensor, got {type(codes).__name__}")
+    if codes.dtype.is_floating_point or codes.is_complex() or codes.dtype == torch.bool:
+        raise FormatError(f"codes must be integers, got dtype {codes.dtype}")
+    if codes.dim() == 2:
+        codes = codes[None]
+    if codes.dim() != 3 or codes.shape[-1] < 1:
+        raise FormatError(f"codes must be [C, n_q, F] with F >= 1, got shape {tuple(codes.shape)}")
+    if not 1 <= codes.shape[1] <= codec.n_q:
+        raise FormatError(f"codes have {codes.shape[1]} stages, the model has {codec.n_q}")
+    k = codec.config.quantizer.codebook_size
+    lo, hi = int(codes.min()), int(codes.max())
+    if lo < 0 or hi >= k:
+        raise FormatError(f"code {lo if lo < 0 else hi} is outside the codebook 0..{k - 1}")
+    return codes.long()
+
+
+def decode(codes: torch.Tensor | np.ndarray, model: ModelArg = None, sample_rate: int | None = None,
+           length: int | None = None) -> torch.Tensor:
+    """Audio ``[C, T]`` (float32, CPU) from codes ``[C, n_q, F]`` (or ``[n_q, F]``), chunk by chunk.
+
+    Args:
+        sample_rate: the rate of the audio returned (default: the model's); resampled from it.
+        length: samples to return at that rate (default: all ``F`` frames, resampled); trims the
+            zero padding of the last frame when the original length is known.
+
+    Raises:
+        FormatError: codes that are not integers ``[C, n_q, F]`` with ``n_q <= model.n_q`` and
+            values in the codebook, or a ``length`` the frames cannot hold.
+    """
+    codec = _resolve(model)
+    x = _codes_tensor(codes, codec)
+    sr = codec.sample_rate if sample_rate is None else _check_rate(sample_rate)
+    check_resampling(codec.sample_rate, sr)
+    frames_length = x.shape[-1] * codec.hop_length
+    if length is None:
+        model_length, length = frames_length, resampled_length(frames_length, codec.sample_rate, sr)
+    else:
+        if isinstance(length, bool) or not isinstance(length, (int, np.integer)):
+            raise TypeError(f"length must be an int, got {type(length).__name__}")
+        length = int(length)
+        model_length = resampled_length(length, sr, codec.sample_rate) if length >= 1 else 0
+    if length < 1 or math.ceil(model_length / codec.hop_length) != x.shape[-1]:
+        raise FormatError(f"length {length} at {sr} Hz does not match {x.shape[-1]} frames "
+                          f"of {codec.hop_length} samples at {codec.sample_rate} Hz")
+    blocks = decode_stream(codec, x, model_length)
+    out = torch.cat(list(resample_stream(blocks, model_length, codec.sample_rate, sr)), dim=-1)
+    return out[:, :length]

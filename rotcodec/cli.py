@@ -7,6 +7,11 @@
     rotcodec info FILE.rcq
     rotcodec roundtrip IN OUT.wav [--kbps K] [--model M] [--device D] [--force]
     rotcodec eval --data DIR [--kbps 1.5,3,6] [--model M] [--limit N] [--json OUT]
+    rotcodec tokenize IN_DIR OUT_DIR [--kbps K] [--model M] [--jobs N] [--format rcq|npy] [--exact]
+    rotcodec detokenize TOKENS_DIR OUT_DIR [--model M] [--ext wav|flac|ogg]
+
+``compress IN -`` writes the ``.rcq`` to standard output, ``decompress - OUT`` reads it from
+standard input.
 
 ``main(argv)`` returns the exit code: 0 on success, 1 for an error (one line on stderr starting
 with ``rotcodec: error:``, no traceback; outputs are written atomically, so a failed command
@@ -65,6 +70,8 @@ def _describe(path: Path, header: Header) -> str:
 
 
 def cmd_compress(args) -> int:
+    if args.output == "-":
+        return _compress_to_stdout(args)
     device = _device(args.device)
     check_output(Path(args.output), args.force)
     audio_info(args.input)  # a missing or unreadable input is reported before any model error
@@ -76,6 +83,8 @@ def cmd_compress(args) -> int:
 
 
 def cmd_decompress(args) -> int:
+    if args.input == "-":
+        return _decompress_from_stdin(args)
     device = _device(args.device)
     src = Path(args.input)
     if src.is_dir():
@@ -90,6 +99,75 @@ def cmd_decompress(args) -> int:
     _say(args, f"{args.output}: {header.length / header.original_sample_rate:.2f} s, "
                f"{header.channels} ch, {header.original_sample_rate} Hz")
     return 0
+
+
+def _compress_to_stdout(args) -> int:
+    """``compress IN -``: the .rcq bytes go to stdout in one write at the end; the summary to stderr."""
+    if sys.stdout.isatty():
+        raise CLIError("refusing to write binary .rcq data to a terminal; redirect or pipe standard output")
+    device = _device(args.device)
+    audio_info(args.input)
+    model = api.load_model(args.model, device)
+    header = api.compress_file(args.input, sys.stdout.buffer, model, kbps=args.kbps, progress=_progress(args))
+    sys.stdout.buffer.flush()
+    if not args.quiet:
+        print(f"-: {header.length / header.original_sample_rate:.2f} s, {header.channels} ch, "
+              f"{header.n_q} stages", file=sys.stderr)
+    return 0
+
+
+def _decompress_from_stdin(args) -> int:
+    """``decompress - OUT``: the whole .rcq is read from stdin first (it is small)."""
+    import io
+
+    device = _device(args.device)
+    check_output(Path(args.output), args.force)
+    data = sys.stdin.buffer.read()
+    header = read_header(io.BytesIO(data))
+    model = api.model_for_header(header, args.model, device)
+    api.decompress_file(io.BytesIO(data), args.output, model, force=args.force, progress=_progress(args))
+    _say(args, f"{args.output}: {header.length / header.original_sample_rate:.2f} s, "
+               f"{header.channels} ch, {header.original_sample_rate} Hz")
+    return 0
+
+
+def cmd_tokenize(args) -> int:
+    from rotcodec.tokenize import ProgressLine, tokenize_folder
+
+    if not Path(args.input).is_dir():
+        raise CLIError(f"no such folder: {args.input}")
+    if args.jobs < 1:
+        raise CLIError(f"--jobs must be >= 1, got {args.jobs}")
+    model = api.load_model(args.model, _device(args.device))
+    bar = ProgressLine("tokenize") if _progress(args) else None
+    try:
+        summary = tokenize_folder(args.input, args.output, model, kbps=args.kbps, fmt=args.format,
+                                  jobs=args.jobs, exact=args.exact, force=args.force, progress=bar)
+    finally:
+        if bar is not None:
+            bar.close()
+    print(summary.line() + (f" (see {Path(args.output) / 'manifest.jsonl'})" if summary.failed else ""),
+          file=sys.stderr)
+    return 1 if summary.failed else 0
+
+
+def cmd_detokenize(args) -> int:
+    from rotcodec.tokenize import ProgressLine, detokenize_folder
+
+    model = api.load_model(args.model, _device(args.device)) if args.model else None
+    bar = ProgressLine("detokenize") if _progress(args) else None
+
+    def report(path: str, message: str) -> None:
+        print(f"{PROG}: error: {path}: {message}", file=sys.stderr)
+
+    try:
+        summary = detokenize_folder(args.input, args.output, model, ext=args.ext, force=args.force,
+                                    progress=bar, on_error=report)
+    finally:
+        if bar is not None:
+            bar.close()
+    print(summary.line().replace("coded", "decoded"), file=sys.stderr)
+    return 1 if summary.failed else 0
 
 
 def cmd_info(args) -> int:
@@ -326,12 +404,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("compress", help="audio file -> .rcq token file")
     p.add_argument("input", help="audio file (wav, flac, ogg)")
-    p.add_argument("output", help="the .rcq file to write")
+    p.add_argument("output", help="the .rcq file to write ('-': standard output)")
     _add_common(p, kbps=True)
     p.set_defaults(func=cmd_compress)
 
     p = sub.add_parser("decompress", help=".rcq token file -> audio file")
-    p.add_argument("input", help="the .rcq file")
+    p.add_argument("input", help="the .rcq file ('-': standard input)")
     p.add_argument("output", help="audio file to write (.wav, .flac or .ogg)")
     _add_common(p, kbps=False)
     p.set_defaults(func=cmd_decompress)
@@ -387,6 +465,24 @@ def build_parser() -> argparse.ArgumentParser:
                    help="refuse to write a page bigger than this many MB (default 50)")
     _add_common(p, kbps=False)
     p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("tokenize", help="every audio file under a folder -> token files + manifest.jsonl")
+    p.add_argument("input", metavar="IN_DIR", help="folder of audio files (searched recursively)")
+    p.add_argument("output", metavar="OUT_DIR", help="folder for the token files (mirrors IN_DIR) and the manifest")
+    p.add_argument("--format", choices=("rcq", "npy"), default="rcq",
+                   help="token files: .rcq (bit-packed, default) or .npy (int16 [C, n_q, F])")
+    p.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
+    p.add_argument("--exact", action="store_true",
+                   help="float64 encoding: codes never depend on chunking (about 2.5x slower)")
+    _add_common(p, kbps=True)
+    p.set_defaults(func=cmd_tokenize)
+
+    p = sub.add_parser("detokenize", help="token folder (with its manifest.jsonl) -> audio files")
+    p.add_argument("input", metavar="TOKENS_DIR", help="folder written by `rotcodec tokenize`")
+    p.add_argument("output", metavar="OUT_DIR", help="folder for the audio files (mirrors the original tree)")
+    p.add_argument("--ext", choices=("wav", "flac", "ogg"), default="wav", help="audio format (default wav)")
+    _add_common(p, kbps=False)
+    p.set_defaults(func=cmd_detokenize)
 
     _add_train(sub)  # `rotcodec train`, once rotcodec.train.cli exists
     return parser

@@ -32,7 +32,7 @@ import torch
 
 __all__ = [
     "DEFAULT_CHUNK_FRAMES", "encoder_context_frames", "decoder_context_frames",
-    "encode_stream", "decode_stream", "encode_chunked", "decode_chunked",
+    "encode_stream", "decode_stream", "encode_chunked", "decode_chunked", "encode_batch",
 ]
 
 DEFAULT_CHUNK_FRAMES = 250
@@ -183,3 +183,32 @@ def decode_chunked(model, codes: torch.Tensor, length: int,
                    chunk_frames: int = DEFAULT_CHUNK_FRAMES) -> torch.Tensor:
     """codes ``[C, n, F]`` -> ``wav [C, length]`` at the model rate, chunk by chunk."""
     return torch.cat(list(decode_stream(model, codes, length, chunk_frames)), dim=-1)
+
+
+@torch.inference_mode()
+def encode_batch(model, wavs: list[torch.Tensor], n_q: int | None = None,
+                 exact: bool = False) -> list[torch.Tensor]:
+    """Encode signals of different lengths in one batch: ``[C_i, T_i]`` each -> codes ``[C_i, n_q, F_i]``.
+
+    The signals (their channels as rows) are zero-padded on the right to the longest and coded
+    in one ``model.encode`` call; each result is cut to its own ``F_i = ceil(T_i / hop)`` frames.
+    Both the model and one-piece coding pad with zeros, so the codes equal those of coding each
+    signal alone (up to float32 near-ties, as with chunks; never with ``exact=True``). The batch
+    is one chunk: for long signals use :func:`encode_chunked` per signal instead.
+    """
+    if not wavs:
+        return []
+    n_q = model.n_q if n_q is None else n_q
+    if any(w.dim() != 2 or w.shape[-1] < 1 for w in wavs):
+        raise ValueError(f"each signal must be [C, T] with T >= 1, got {[tuple(w.shape) for w in wavs]}")
+    dtype = torch.float64 if exact else torch.float32
+    encoder = copy.deepcopy(model).to(dtype).eval() if exact else model
+    longest = max(w.shape[-1] for w in wavs)
+    rows = torch.cat([torch.nn.functional.pad(w.to(dtype), (0, longest - w.shape[-1])) for w in wavs])
+    codes = encoder.encode(rows[:, None].to(_model_device(model)), n_q).cpu()  # [sum C_i, n_q, F]
+    out, row, hop = [], 0, model.hop_length
+    for w in wavs:
+        c = w.shape[0]
+        out.append(codes[row: row + c, :, : math.ceil(w.shape[-1] / hop)])
+        row += c
+    return out

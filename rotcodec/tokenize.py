@@ -1,0 +1,441 @@
+"""Tokenize a folder of audio into token files plus a JSONL manifest, and back.
+
+``tokenize_folder(IN_DIR, OUT_DIR)`` codes every audio file under IN_DIR (recursively: .wav,
+.flac, .ogg, .mp3, whatever soundfile reads) to a token file at the same relative place under
+OUT_DIR (``a/b.wav`` -> ``a/b.rcq`` or ``a/b.npy``; when two inputs would share a name, both keep
+their extension: ``b.wav.rcq``) and records one JSON line per file in ``OUT_DIR/manifest.jsonl``::
+
+    {"path": "a/b.wav", "tokens": "a/b.rcq", "format": "rcq", "duration": 2.5,
+     "sample_rate": 44100, "channels": 1, "length": 110250, "frames": 125, "n_q": 6,
+     "codebook_size": 1024, "model": "speech16k-cpu@1", "model_hash": "…", "exact": false}
+    {"path": "c/broken.wav", "error": "not a readable audio file: …"}
+
+``.npy`` token files hold int16 ``[C, n_q, F]`` (no header: the manifest line is their header).
+
+Resuming: rerunning the same command skips files whose manifest line is ``ok`` and whose token
+file exists, and retries errors. Each token file is written to a hidden temp file, its manifest
+line appended, and only then renamed into place, so a killed run leaves either a finished token
+file with its line, or no token file (stale temp files are removed by the next run). A token
+file that exists without a line is someone else's: it is left alone (an error line) unless
+``force``. Settings that differ from the folder's (model weights, n_q, format) are refused
+unless ``force``, which redoes everything. At the end the manifest is rewritten, one line per
+file, sorted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import sys
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass
+from multiprocessing import get_context
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from rotcodec import api
+from rotcodec.coding.chunks import DEFAULT_CHUNK_FRAMES
+from rotcodec.coding.pipeline import code_bits, model_id
+from rotcodec.errors import FormatError
+from rotcodec.io.audio import audio_info
+from rotcodec.io.container import Header, write_rcq
+from rotcodec.model.codec import Codec
+from rotcodec.model.loading import weights_hash
+
+__all__ = ["AUDIO_SUFFIXES", "FORMATS", "MANIFEST", "Summary", "audio_files", "detokenize_folder",
+           "read_manifest", "token_names", "tokenize_folder"]
+
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3")
+FORMATS = ("rcq", "npy")
+MANIFEST = "manifest.jsonl"
+_SETTINGS = ("model_hash", "n_q", "format", "exact")  # what every ok line of one folder shares
+
+
+@dataclass(frozen=True)
+class Summary:
+    """What a run did: files ``coded`` now, ``skipped`` (done before), ``failed``; seconds of audio
+    coded now and the wall time, in seconds."""
+
+    coded: int
+    skipped: int
+    failed: int
+    audio_seconds: float
+    wall_seconds: float
+
+    def line(self) -> str:
+        rate = self.audio_seconds / max(self.wall_seconds, 1e-9)
+        return (f"{self.coded} files coded ({self.audio_seconds / 3600:.3f} h of audio) in "
+                f"{self.wall_seconds:.1f} s: {self.coded / max(self.wall_seconds, 1e-9):.2f} files/s, "
+                f"{rate:.1f} h of audio per hour; {self.skipped} already done, {self.failed} failed")
+
+
+# ----- names and the manifest --------------------------------------------------------------------
+def audio_files(folder: str | os.PathLike) -> list[Path]:
+    """Audio files under ``folder`` (recursive), as sorted paths relative to it."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"no such folder: {folder}")
+    return sorted(p.relative_to(folder) for p in folder.rglob("*")
+                  if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file())
+
+
+def token_names(files: list[Path], fmt: str) -> dict[Path, Path]:
+    """Relative audio path -> relative token path: the suffix replaced by ``.fmt``, or appended
+    (``b.wav.rcq``) for every file whose replaced name another file would share."""
+    plain = {f: f.with_suffix(f".{fmt}") for f in files}
+    seen: dict[Path, int] = {}
+    for target in plain.values():
+        seen[target] = seen.get(target, 0) + 1
+    return {f: (t if seen[t] == 1 else f.with_name(f"{f.name}.{fmt}")) for f, t in plain.items()}
+
+
+def read_manifest(folder: str | os.PathLike) -> dict[str, dict]:
+    """The manifest of a token folder: relative audio path -> its (last) line, ``{}`` if none.
+
+    A last line without its newline (a run killed while writing it) is ignored.
+
+    Raises:
+        FormatError: a line that is not a JSON object with a ``path``.
+    """
+    path = Path(folder) / MANIFEST
+    if not path.is_file():
+        return {}
+    text = path.read_text(encoding="utf-8")
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    elif lines:
+        lines.pop()  # unfinished last line
+    entries: dict[str, dict] = {}
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            entry = None
+        if not isinstance(entry, dict) or not isinstance(entry.get("path"), str):
+            raise FormatError(f"{path}, line {number}: not a manifest entry (a JSON object with a path)")
+        entries[entry["path"]] = entry
+    return entries
+
+
+def _write_manifest(folder: Path, entries: dict[str, dict]) -> None:
+    """Rewrite the manifest, one line per file sorted by path, atomically."""
+    tmp = folder / f".{MANIFEST}.{secrets.token_hex(4)}.tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        for key in sorted(entries):
+            f.write(json.dumps(entries[key], ensure_ascii=False) + "\n")
+    os.replace(tmp, folder / MANIFEST)
+
+
+def _remove_stale_temps(folder: Path) -> None:
+    """Temp files of a killed run: ``.<name>.<8 hex>.tmp`` under ``folder``."""
+    for p in folder.rglob(".*.tmp"):
+        parts = p.name.split(".")
+        if len(parts) >= 4 and len(parts[-2]) == 8 and p.is_file():
+            p.unlink(missing_ok=True)
+
+
+# ----- one file ----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _Job:
+    source: str  # absolute audio path
+    rel: str  # relative audio path (posix)
+    target: str  # absolute token path
+    tokens: str  # relative token path (posix)
+    fmt: str
+    kbps: float | None
+    exact: bool
+
+
+_WORKER: dict = {}
+
+
+def _set_model(model: Codec) -> None:
+    _WORKER.update(model=model, hash=weights_hash(model), id=model_id(model))
+
+
+def _init_worker(model_file: dict, threads: int) -> None:
+    from rotcodec.config import CodecConfig
+
+    torch.set_num_threads(threads)
+    model = Codec(CodecConfig.from_dict(model_file["config"]))
+    model.load_state_dict(model_file["state_dict"])
+    _set_model(model.eval())
+
+
+def _code_one(job: _Job) -> tuple[dict, str | None]:
+    """Code one file to a temp file next to its target. Returns ``(manifest line, temp path)``;
+    on failure an error line and no temp file."""
+    model: Codec = _WORKER["model"]
+    tmp = None
+    try:
+        sample_rate, channels, length = audio_info(job.source)
+        codes = api.encode(job.source, model=model, kbps=job.kbps, exact=job.exact)  # [C, n_q, F]
+        entry = {"path": job.rel, "tokens": job.tokens, "format": job.fmt,
+                 "duration": round(length / sample_rate, 6), "sample_rate": sample_rate,
+                 "channels": channels, "length": length, "frames": int(codes.shape[-1]),
+                 "n_q": int(codes.shape[1]), "codebook_size": model.config.quantizer.codebook_size,
+                 "model": _WORKER["id"], "model_hash": _WORKER["hash"], "exact": job.exact}
+        target = Path(job.target)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
+        with open(tmp, "xb") as f:
+            if job.fmt == "npy":
+                np.save(f, codes.astype(np.int16), allow_pickle=False)
+            else:
+                header = Header(
+                    model=_WORKER["id"], model_hash=_WORKER["hash"], sample_rate=model.sample_rate,
+                    original_sample_rate=sample_rate, channels=channels, n_q=entry["n_q"],
+                    bits=code_bits(model), frame_rate=model.frame_rate, frames=entry["frames"],
+                    length=length, chunk_frames=DEFAULT_CHUNK_FRAMES,
+                    chunk_overlap=model.encoder_context_frames())
+                write_rcq(f, header, codes)
+        return entry, str(tmp)
+    except (ValueError, OSError, RuntimeError) as err:  # AudioError/FormatError are ValueErrors
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+        return {"path": job.rel, "error": " ".join(str(err).split()) or type(err).__name__}, None
+
+
+# ----- the folder --------------------------------------------------------------------------------
+def _check_settings(entries: dict[str, dict], want: dict, force: bool, out_dir: Path) -> None:
+    for entry in entries.values():
+        if "error" in entry:
+            continue
+        diff = [f"{k} {entry.get(k)!r} (now {want[k]!r})" for k in _SETTINGS if entry.get(k) != want[k]]
+        if diff and not force:
+            raise FileExistsError(
+                f"{out_dir} holds tokens made with other settings ({', '.join(diff)}, e.g. for "
+                f"{entry['path']}); use another folder, or --force to redo every file")
+
+
+def tokenize_folder(in_dir: str | os.PathLike, out_dir: str | os.PathLike, model: api.ModelArg = None,
+                    kbps: float | None = None, fmt: str = "rcq", jobs: int = 1, exact: bool = False,
+                    force: bool = False, progress: Callable[[int, int, float], None] | None = None,
+                    ) -> Summary:
+    """Tokenize every audio file under ``in_dir`` into ``out_dir`` (created) with a manifest.
+
+    Args:
+        model: a :class:`Codec`, model file or bundled name, or None (the default model).
+        kbps: target bitrate per channel (default: all stages).
+        fmt: ``"rcq"`` (bit-packed, with a header) or ``"npy"`` (int16 ``[C, n_q, F]``).
+        jobs: worker processes (each loads the model and uses ``threads // jobs`` torch threads).
+        exact: float64 encoding (codes independent of chunking; about 2.5x slower).
+        force: redo files already done and overwrite token files that are not this folder's.
+        progress: called as ``progress(files_done, files_total, audio_seconds_done)`` after each file.
+
+    Returns:
+        A :class:`Summary`. Files that fail (unreadable audio, ...) get an ``error`` line in the
+        manifest and count as ``failed``; the run goes on.
+
+    Raises:
+        FileNotFoundError: no ``in_dir``, or no parent for ``out_dir``.
+        FileExistsError: ``out_dir`` holds tokens of other settings (without ``force``).
+        ValueError: a bad ``fmt``, ``jobs`` or ``kbps``; ``npy`` with a codebook beyond int16.
+        FormatError: an unreadable manifest.
+    """
+    if fmt not in FORMATS:
+        raise ValueError(f"format must be one of {FORMATS}, got {fmt!r}")
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise ValueError(f"jobs must be a positive int, got {jobs!r}")
+    start = time.monotonic()
+    in_dir, out_dir = Path(in_dir).resolve(), Path(out_dir)
+    files = audio_files(in_dir)
+    codec = api._resolve(model)
+    n_q = codec.n_q_for_kbps(kbps)
+    if fmt == "npy" and codec.config.quantizer.codebook_size > 2**15:
+        raise ValueError(f"npy tokens are int16; codes of {codec.config.quantizer.codebook_size} do not fit (use rcq)")
+    if not out_dir.parent.is_dir():
+        raise FileNotFoundError(f"folder does not exist: {out_dir.parent}")
+    out_dir.mkdir(exist_ok=True)
+    entries = read_manifest(out_dir)
+    want = {"model_hash": weights_hash(codec), "n_q": n_q, "format": fmt, "exact": bool(exact)}
+    _check_settings(entries, want, force, out_dir)
+    _remove_stale_temps(out_dir)
+
+    names = token_names(files, fmt)
+    todo: list[_Job] = []
+    skipped = failed = 0
+    for rel in files:
+        key, tokens = rel.as_posix(), names[rel].as_posix()
+        entry = entries.get(key)
+        target = out_dir / names[rel]
+        if not force and entry and "error" not in entry and entry.get("tokens") == tokens and target.is_file():
+            skipped += 1
+            continue
+        if target.exists() and not force and not (entry and entry.get("tokens") == tokens):
+            entries[key] = {"path": key, "error": f"{target} exists and is not in the manifest; "
+                                                  f"use --force to overwrite it"}
+            failed += 1
+            continue
+        todo.append(_Job(str(in_dir / rel), key, str(target), tokens, fmt, kbps, bool(exact)))
+
+    coded, seconds = 0, 0.0
+    with open(out_dir / MANIFEST, "a", encoding="utf-8") as log:
+        for entry, tmp in _run(todo, codec, jobs):
+            log.write(json.dumps(entry, ensure_ascii=False) + "\n")
+            log.flush()
+            if tmp is not None:  # the line is written: now the file may appear
+                os.replace(tmp, out_dir / entry["tokens"])
+                coded += 1
+                seconds += entry["duration"]
+            else:
+                failed += 1
+            entries[entry["path"]] = entry
+            if progress is not None:
+                progress(skipped + coded + failed, len(files), seconds)
+    _write_manifest(out_dir, entries)
+    return Summary(coded, skipped, failed, seconds, time.monotonic() - start)
+
+
+def _run(todo: list[_Job], codec: Codec, jobs: int) -> Iterator[tuple[dict, str | None]]:
+    """Results of :func:`_code_one` for each job, in this process or ``jobs`` workers (any order)."""
+    if not todo:
+        return
+    if jobs == 1:
+        _set_model(codec)
+        for job in todo:
+            yield _code_one(job)
+        return
+    threads = max(1, torch.get_num_threads() // jobs)
+    model_file = codec.model_file()
+    model_file["state_dict"] = {k: v.cpu() for k, v in model_file["state_dict"].items()}
+    pool = ProcessPoolExecutor(jobs, mp_context=get_context("spawn"), initializer=_init_worker,
+                               initargs=(model_file, threads))
+    pending: set[Future] = set()
+    queue = iter(todo)
+    try:
+        while True:
+            while len(pending) < 2 * jobs:
+                job = next(queue, None)
+                if job is None:
+                    break
+                pending.add(pool.submit(_code_one, job))
+            if not pending:
+                return
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                yield future.result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+# ----- the reverse -------------------------------------------------------------------------------
+def _entry_model(entry: dict, model: api.ModelArg, cache: dict) -> Codec:
+    """The model for a manifest line: ``model`` if given, else the bundled model it names."""
+    key = entry.get("model") if model is None else id(model)
+    if key not in cache:
+        if model is None:
+            name = str(entry.get("model", "")).rsplit("@", 1)[0]
+            if name not in api.bundled_models():
+                raise FileNotFoundError(f"tokens made by model {entry.get('model')!r}, which is not bundled; "
+                                        f"pass the model that made them (--model PATH)")
+            model = name
+        codec = api._resolve(model)
+        cache[key] = (codec, weights_hash(codec))
+    codec, digest = cache[key]
+    if entry.get("model_hash") != digest:
+        raise FormatError(f"{entry['tokens']} was made by model {entry.get('model')!r} (weights "
+                          f"{entry.get('model_hash')}), not by the model given (weights {digest}); "
+                          f"decode it with the model that made it (--model PATH)")
+    return codec
+
+
+def _decode_one(tokens_dir: Path, entry: dict, target: Path, codec: Codec, force: bool) -> None:
+    from rotcodec.io.audio import write_audio
+    from rotcodec.tokens import load_codes
+
+    source = tokens_dir / entry["tokens"]
+    if entry.get("format") == "rcq" or source.suffix == ".rcq":
+        api.decompress_file(source, target, codec, force=force)
+        return
+    codes = load_codes(source)
+    expected = (entry.get("channels"), entry.get("n_q"), entry.get("frames"))
+    if codes.shape != expected:
+        raise FormatError(f"{source}: codes of shape {codes.shape}, the manifest says [C, n_q, F] = {expected}")
+    wav = api.decode(codes, codec, sample_rate=entry["sample_rate"], length=entry["length"])
+    write_audio(target, wav, entry["sample_rate"], force=force)
+
+
+def detokenize_folder(tokens_dir: str | os.PathLike, out_dir: str | os.PathLike, model: api.ModelArg = None,
+                      ext: str = "wav", force: bool = False,
+                      progress: Callable[[int, int, float], None] | None = None,
+                      on_error: Callable[[str, str], None] | None = None) -> Summary:
+    """Decode every token file a manifest lists back to audio under ``out_dir``, mirroring the tree.
+
+    ``a/b.rcq`` (made from ``a/b.flac``) becomes ``out_dir/a/b.<ext>`` at the original rate,
+    channels and length. Outputs that exist are skipped (counted as skipped) unless ``force``.
+    A file that fails (missing, malformed: :class:`FormatError`) is reported to
+    ``on_error(path, message)`` and counted as failed; the others go on.
+
+    Raises:
+        FileNotFoundError: no manifest in ``tokens_dir``, or no parent for ``out_dir``.
+        FormatError: an unreadable manifest.
+    """
+    start = time.monotonic()
+    tokens_dir, out_dir = Path(tokens_dir), Path(out_dir)
+    ext = ext.lstrip(".").lower()
+    if ext not in ("wav", "flac", "ogg"):
+        raise ValueError(f"audio format must be wav, flac or ogg, got {ext!r}")
+    if not (tokens_dir / MANIFEST).is_file():
+        raise FileNotFoundError(f"no {MANIFEST} in {tokens_dir} (made by `rotcodec tokenize`)")
+    entries = [e for _, e in sorted(read_manifest(tokens_dir).items()) if "error" not in e]
+    if not out_dir.parent.is_dir():
+        raise FileNotFoundError(f"folder does not exist: {out_dir.parent}")
+    out_dir.mkdir(exist_ok=True)
+    cache: dict = {}
+    coded = skipped = failed = 0
+    seconds = 0.0
+    for i, entry in enumerate(entries, 1):
+        try:
+            rel = Path(entry["path"])
+            if not isinstance(entry.get("tokens"), str) or not all(
+                    not p.is_absolute() and ".." not in p.parts for p in (rel, Path(entry["tokens"]))):
+                raise FormatError(f"manifest line for {entry['path']!r}: paths must be relative, inside the folder")
+            target = out_dir / rel.with_suffix(f".{ext}")
+            if target.exists() and not force:
+                skipped += 1
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            _decode_one(tokens_dir, entry, target, _entry_model(entry, model, cache), force)
+            coded += 1
+            seconds += float(entry.get("duration", 0.0))
+        except (ValueError, OSError, KeyError, TypeError) as err:
+            failed += 1
+            if on_error is not None:
+                on_error(entry.get("path", "?"), " ".join(str(err).split()) or type(err).__name__)
+        if progress is not None:
+            progress(i, len(entries), seconds)
+    return Summary(coded, skipped, failed, seconds, time.monotonic() - start)
+
+
+class ProgressLine:
+    """``tokenize 120/300 files  3.2 files/s  0.011 h audio/s`` on one stderr line (10 redraws/s)."""
+
+    def __init__(self, label: str, stream=None):
+        self.label, self.stream = label, sys.stderr if stream is None else stream
+        self.start = time.monotonic()
+        self._last = 0.0
+
+    def __call__(self, done: int, total: int, audio_seconds: float) -> None:
+        now = time.monotonic()
+        if now - self._last < 0.1 and done < total:
+            return
+        self._last = now
+        wall = max(now - self.start, 1e-9)
+        width = 30
+        bar = "#" * int(width * done / max(total, 1))
+        self.stream.write(f"\r{self.label} [{bar:.<{width}}] {done}/{total} files  {done / wall:.2f} files/s  "
+                          f"{audio_seconds / 3600 / wall:.4f} h audio/s")
+        self.stream.flush()
+
+    def close(self) -> None:
+        self.stream.write("\n")
+        self.stream.flush()
