@@ -105,7 +105,7 @@ def build_report(files: list[Path], model: Codec, kbps_list: list[float | None],
     estimate = sum(len(c.audio["original"]) for c in clips) * (1 + versions)
     if estimate > max_mb * MB:
         raise ReportTooLarge(
-            f"the report would embed about {estimate / MB:.0f} MB of audio ({len(clips)} clips x "
+            f"the report would embed about {estimate / MB:.2f} MB of audio ({len(clips)} clips x "
             f"{1 + versions} versions), over the {max_mb:g} MB limit; raise --max-mb, or use fewer "
             f"--clips, --kbps or --seconds")
 
@@ -137,7 +137,7 @@ def build_report(files: list[Path], model: Codec, kbps_list: list[float | None],
     built = time.perf_counter() - start
     text, size = _with_size(page, built, max_mb)
     if size > max_mb * MB:
-        raise ReportTooLarge(f"the report is {size / MB:.1f} MB, over the {max_mb:g} MB limit; raise --max-mb, "
+        raise ReportTooLarge(f"the report is {size / MB:.2f} MB, over the {max_mb:g} MB limit; raise --max-mb, "
                              f"or use fewer --clips, --kbps or --seconds")
     return Report(text, size, scores, [c.name for c in clips], notes, built)
 
