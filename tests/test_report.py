@@ -272,6 +272,8 @@ _CHECK_PAGE = """(async () => {
 def test_report_in_headless_chromium(report, tmp_path):
     exe = _chromium()
     if exe is None:
+        if os.environ.get("ROTCODEC_REQUIRE_CHROMIUM"):  # set by .ci/run: CI must run this test
+            pytest.fail("ROTCODEC_REQUIRE_CHROMIUM is set but no Chromium is on the PATH")
         pytest.skip("Chromium not found: apt-get install chromium (Debian) to run the browser test")
     browser = DevTools(exe, tmp_path / "profile")
     try:
