@@ -90,8 +90,10 @@ def build_report(files: list[Path], model: Codec, kbps_list: list[float | None],
     """
     start = time.perf_counter()
     say = log or (lambda text: None)
+    stages: dict[int, float | None] = {}  # one bitrate per number of stages (fails below one stage)
     for kbps in kbps_list:
-        model.n_q_for_kbps(kbps)  # a bitrate below one stage fails here, before any work
+        stages.setdefault(model.n_q_for_kbps(kbps), kbps)
+    kbps_list = list(stages.values())
     clips = _load(files, seconds)
     notes = []
     if opus and (reason := opus_missing()):

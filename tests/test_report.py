@@ -130,7 +130,7 @@ def test_never_overwrites_without_force_and_bad_input_is_one_line(clips, model_p
 
 def test_opus_beside_each_bitrate_or_a_note_why_not(clips, model_path, tmp_path, monkeypatch):
     out = tmp_path / "o.html"
-    args = ["report", str(clips), str(out), "--model", model_path, "--kbps", "1.6", "--clips", "1", "--opus", "-q"]
+    args = ["report", str(clips), str(out), "--model", model_path, "--kbps", "1.6,1.7", "--clips", "1", "--opus", "-q"]
     if shutil.which("opusenc") and shutil.which("opusdec"):
         assert main(args) == 0
         page = out.read_text()
@@ -140,6 +140,7 @@ def test_opus_beside_each_bitrate_or_a_note_why_not(clips, model_path, tmp_path,
     assert main(args + ["--force"]) == 0
     page = out.read_text()
     assert "Opus is missing: opusenc and opusdec not found" in page and "Opus 6" not in page
+    assert len(_audio_srcs(page)) == 2  # 1.6 and 1.7 kbps are both all four stages: one decoding
 
 
 def test_spectrogram_pngs_share_one_scale():
