@@ -80,8 +80,10 @@ def mel_distance(ref, est, sample_rate: int, n_mels: int = 80) -> float:
     for n_fft in windows:
         mel = torchaudio.transforms.MelSpectrogram(sample_rate, n_fft=n_fft, hop_length=n_fft // 4,
                                                    n_mels=n_mels, power=1.0)
-        lr = torch.log10(mel(r).clamp_min(1e-5))
-        le = torch.log10(mel(e).clamp_min(1e-5))
+        short = n_fft // 2 + 1 - r.shape[-1]  # reflect padding needs more than half a window
+        rp, ep = (torch.nn.functional.pad(x, (0, short)) for x in (r, e)) if short > 0 else (r, e)
+        lr = torch.log10(mel(rp).clamp_min(1e-5))
+        le = torch.log10(mel(ep).clamp_min(1e-5))
         total += float((lr - le).abs().mean())
     return total / len(windows)
 

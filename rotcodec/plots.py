@@ -29,7 +29,9 @@ def log_spectrogram(wav: torch.Tensor, sample_rate: int) -> torch.Tensor:
     import torchaudio
 
     n_fft = 1 << max(8, (int(sample_rate * 0.032) - 1).bit_length())
-    spec = torchaudio.transforms.Spectrogram(n_fft=n_fft, hop_length=n_fft // 4, power=2.0)(wav.float().mean(0))
+    mono = wav.float().mean(0)
+    mono = torch.nn.functional.pad(mono, (0, max(0, n_fft // 2 + 1 - mono.shape[-1])))  # reflect padding needs this
+    spec = torchaudio.transforms.Spectrogram(n_fft=n_fft, hop_length=n_fft // 4, power=2.0)(mono)
     return 10 * torch.log10(spec.clamp_min(1e-10))
 
 

@@ -125,7 +125,7 @@ def build_report(files: list[Path], model: Codec, kbps_list: list[float | None],
         low = [f"{n:g}" for n in nominal if n < OPUS_MIN_KBPS]
         if low:
             notes.append(f"Opus codes nothing below {OPUS_MIN_KBPS:g} kbps (opusenc's lowest rate): "
-                         f"{', '.join(low)} kbps sit beside Opus {OPUS_MIN_KBPS:g} kbps.")
+                         f"the rows at {', '.join(low)} kbps are compared with Opus {OPUS_MIN_KBPS:g} kbps.")
         with tempfile.TemporaryDirectory(prefix="rotcodec-opus-") as tmp:
             for rate in rates:
                 def roundtrip(wav, sr, rate=rate):

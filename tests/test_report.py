@@ -134,13 +134,25 @@ def test_opus_beside_each_bitrate_or_a_note_why_not(clips, model_path, tmp_path,
     if shutil.which("opusenc") and shutil.which("opusdec"):
         assert main(args) == 0
         page = out.read_text()
-        assert len(_audio_srcs(page)) == 3 and "Opus 6 kbps" in page and "lowest rate" in page
+        assert len(_audio_srcs(page)) == 3 and "Opus 6 kbps" in page and "compared with Opus 6 kbps" in page
         assert page.index("rotcodec 1.6 kbps</div>") < page.index("Opus 6 kbps</div>")
     monkeypatch.setenv("PATH", str(tmp_path))  # no opus-tools here
     assert main(args + ["--force"]) == 0
     page = out.read_text()
     assert "Opus is missing: opusenc and opusdec not found" in page and "Opus 6" not in page
     assert len(_audio_srcs(page)) == 2  # 1.6 and 1.7 kbps are both all four stages: one decoding
+
+
+def test_a_very_short_stereo_clip_at_another_rate(model_path, tmp_path):
+    t = np.arange(2000) / 48000  # 42 ms: shorter than half the largest mel window at 48 kHz
+    wav = np.stack([np.sin(2 * np.pi * 440 * t), np.sin(2 * np.pi * 660 * t)], 1) * 0.3
+    sf.write(tmp_path / "tiny_stereo.wav", wav, 48000)
+    out = tmp_path / "s.html"
+    assert main(["report", str(tmp_path / "tiny_stereo.wav"), str(out), "--model", model_path, "--kbps", "0.4", "-q"]) == 0
+    page = out.read_text()
+    assert "48000 Hz · stereo" in page and "PESQ-WB <b>–</b>" in page  # too short to score: a dash, not a crash
+    decoded = sf.read(io.BytesIO(base64.b64decode(_audio_srcs(page)[1].split(",", 1)[1])))
+    assert decoded[1] == 48000 and decoded[0].shape == (2000, 2)
 
 
 def test_spectrogram_pngs_share_one_scale():
