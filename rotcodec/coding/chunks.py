@@ -188,13 +188,15 @@ def decode_chunked(model, codes: torch.Tensor, length: int,
 @torch.inference_mode()
 def encode_batch(model, wavs: list[torch.Tensor], n_q: int | None = None,
                  exact: bool = False) -> list[torch.Tensor]:
-    """Encode signals of different lengths in one batch: ``[C_i, T_i]`` each -> codes ``[C_i, n_q, F_i]``.
+    """Encode signals of different lengths as batches: ``[C_i, T_i]`` each -> codes ``[C_i, n_q, F_i]``.
 
-    The signals (their channels as rows) are zero-padded on the right to the longest and coded
-    in one ``model.encode`` call; each result is cut to its own ``F_i = ceil(T_i / hop)`` frames.
-    Both the model and one-piece coding pad with zeros, so the codes equal those of coding each
-    signal alone (up to float32 near-ties, as with chunks; never with ``exact=True``). The batch
-    is one chunk: for long signals use :func:`encode_chunked` per signal instead.
+    Zero-padding short signals to the longest would change their last frames: the model pads
+    each layer's input at the signal's end, and padded samples have nonzero activations. So the
+    batch is coded in two calls: all signals zero-padded to the longest, keeping each one's
+    frames farther than the encoder context from its end; then each signal's last ``2 * ctx``
+    frames (or all of it, when shorter) as its own end, grouped by length. The codes equal those
+    of coding each signal alone (up to float32 near-ties, as with chunks; never with
+    ``exact=True``). Each batch is one chunk: for long signals use :func:`encode_chunked`.
     """
     if not wavs:
         return []
@@ -203,12 +205,24 @@ def encode_batch(model, wavs: list[torch.Tensor], n_q: int | None = None,
         raise ValueError(f"each signal must be [C, T] with T >= 1, got {[tuple(w.shape) for w in wavs]}")
     dtype = torch.float64 if exact else torch.float32
     encoder = copy.deepcopy(model).to(dtype).eval() if exact else model
-    longest = max(w.shape[-1] for w in wavs)
-    rows = torch.cat([torch.nn.functional.pad(w.to(dtype), (0, longest - w.shape[-1])) for w in wavs])
-    codes = encoder.encode(rows[:, None].to(_model_device(model)), n_q).cpu()  # [sum C_i, n_q, F]
-    out, row, hop = [], 0, model.hop_length
-    for w in wavs:
-        c = w.shape[0]
-        out.append(codes[row: row + c, :, : math.ceil(w.shape[-1] / hop)])
-        row += c
+    device, hop = _model_device(model), model.hop_length
+    ctx = encoder_context_frames(model)
+
+    def run(rows: list[torch.Tensor]) -> list[torch.Tensor]:
+        """Encode ``[C_i, n]`` rows zero-padded to the longest; one ``[C_i, n_q, F]`` per row."""
+        longest = max(r.shape[-1] for r in rows)
+        x = torch.cat([torch.nn.functional.pad(r.to(dtype), (0, longest - r.shape[-1])) for r in rows])
+        codes = encoder.encode(x[:, None].to(device), n_q).cpu()
+        return list(codes.split([r.shape[0] for r in rows]))
+
+    frames = [math.ceil(w.shape[-1] / hop) for w in wavs]
+    out = [c[..., :f] for c, f in zip(run(wavs), frames)]  # right except the last ctx frames
+    tails: dict[int, list[int]] = {}  # window frames -> signals
+    for i, f in enumerate(frames):
+        tails.setdefault(min(f, 2 * ctx), []).append(i)
+    for size, items in tails.items():
+        ends = run([wavs[i][:, (frames[i] - size) * hop:] for i in items])
+        for i, codes in zip(items, ends):
+            keep = min(frames[i], ctx)
+            out[i][..., frames[i] - keep:] = codes[..., size - keep:]
     return out

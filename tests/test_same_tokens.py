@@ -1,0 +1,102 @@
+"""The same tokens however you ask: on the real clips in samples/, the codes of a file are identical
+whether it is coded whole, in chunks of any size, in a batch with files of other lengths, streamed
+block by block, through the API or through ``rotcodec tokenize``; for both model families.
+
+Identity is promised in the exact (float64) mode. In float32 a near-tie code may flip with the
+shape of the computation (see rotcodec.coding.chunks); the random tiny models here are full of
+exact ties (duplicate codewords), so float32 is only checked to decode to nearly the same audio.
+"""
+
+import copy
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+import rotcodec
+from rotcodec import Codec, CodecConfig, StreamEncoder
+from rotcodec.cli import main
+from rotcodec.coding import encode_batch, encode_chunked, resample_stream
+from rotcodec.tokenize import read_manifest
+from rotcodec.tokens import load_codes
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+SAMPLES = sorted((Path(__file__).resolve().parent.parent / "samples").glob("*.wav"))
+
+
+@pytest.fixture(scope="module", params=["tiny", "tiny_stft"])
+def saved(request, tmp_path_factory, one_thread) -> tuple[Codec, str]:
+    torch.manual_seed(0)
+    model = Codec(CodecConfig.preset(request.param))
+    model.train()
+    model(torch.randn(4, 1, 8000) * 0.1)
+    path = tmp_path_factory.mktemp("model") / f"{request.param}.pt"
+    model.eval().save(path)
+    return rotcodec.load_model(path), str(path)
+
+
+def _model_rate(path: Path, sample_rate: int) -> torch.Tensor:
+    wav, sr = sf.read(path, dtype="float32", always_2d=True)
+    x = torch.from_numpy(wav.T.copy())
+    return torch.cat(list(resample_stream([x], x.shape[-1], sr, sample_rate)), dim=-1)
+
+
+def _streamed(model: Codec, wav: torch.Tensor, seed: int, exact: bool) -> torch.Tensor:
+    enc = StreamEncoder(model, exact=exact)
+    rng = np.random.default_rng(seed)
+    parts, i = [], 0
+    while i < wav.shape[-1]:
+        n = int(rng.integers(1, 3000))
+        parts.append(enc.push(wav[:, i: i + n]))
+        i += n
+    return torch.cat(parts + [enc.flush()], dim=-1)
+
+
+def test_samples_are_real_clips():
+    assert len(SAMPLES) >= 4
+    assert {sf.info(p).samplerate for p in SAMPLES} >= {16000, 24000}  # one clip is resampled
+
+
+def test_exact_codes_identical_whole_chunked_batched_streamed(saved):
+    model, _ = saved
+    wavs = [_model_rate(p, model.sample_rate) for p in SAMPLES]
+    double = copy.deepcopy(model).double()
+    batched = encode_batch(model, wavs, exact=True)  # all clips, of different lengths, in one batch
+    for i, (path, wav) in enumerate(zip(SAMPLES, wavs)):
+        whole = double.encode(wav.double()[:, None])  # one piece
+        assert whole.shape[-1] == -(-wav.shape[-1] // model.hop_length)
+        for chunk in (1, 7, 64):
+            assert torch.equal(encode_chunked(model, wav, chunk_frames=chunk, exact=True), whole), (path, chunk)
+        assert torch.equal(batched[i], whole), path
+        assert torch.equal(_streamed(model, wav, i, exact=True), whole), path
+        assert np.array_equal(rotcodec.encode(path, model=model, exact=True), whole.numpy()), path
+
+
+def test_float32_ways_decode_to_nearly_the_same_audio(saved):
+    model, _ = saved
+    wavs = [_model_rate(p, model.sample_rate) for p in SAMPLES[:2]]
+    batched = encode_batch(model, wavs)
+    for i, wav in enumerate(wavs):
+        whole = model.encode(wav[:, None])
+        ref = model.decode(whole)
+        ways = [encode_chunked(model, wav, chunk_frames=7), batched[i], _streamed(model, wav, i, exact=False)]
+        for codes in ways:
+            assert codes.shape == whole.shape
+            assert (codes == whole).float().mean() > 0.8
+            err = (model.decode(codes) - ref).pow(2).mean()
+            assert err < 0.05 * ref.pow(2).mean()
+
+
+def test_tokenize_cli_gives_the_same_codes_in_both_formats(saved, tmp_path):
+    model, path = saved
+    for fmt in ("rcq", "npy"):
+        out = tmp_path / fmt
+        assert main(["tokenize", str(SAMPLES[0].parent), str(out), "--model", path, "--format", fmt,
+                     "--exact", "-q"]) == 0
+        manifest = read_manifest(out)
+        assert sorted(manifest) == [p.name for p in SAMPLES]
+        for p in SAMPLES:
+            codes = load_codes(out / manifest[p.name]["tokens"])
+            assert np.array_equal(codes, rotcodec.encode(p, model=model, exact=True)), (fmt, p)
