@@ -1,0 +1,153 @@
+"""``rotcodec tokenize`` / ``detokenize`` through the CLI, and compress/decompress through pipes."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+import rotcodec
+from rotcodec.cli import main
+from rotcodec.tokenize import MANIFEST, read_manifest
+from rotcodec.tokens import load_codes
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+@pytest.fixture()
+def corpus(tmp_path):
+    """IN_DIR with a nested tree: mono 16 kHz, stereo 22.05 kHz flac, and one broken file."""
+    root = tmp_path / "in"
+    (root / "a" / "b").mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    sf.write(root / "one.wav", (rng.standard_normal(9000) * 0.1).astype(np.float32), 16000)
+    sf.write(root / "a" / "b" / "two.flac", (rng.standard_normal((7000, 2)) * 0.1).astype(np.float32), 22050)
+    (root / "a" / "broken.wav").write_bytes(b"RIFF nonsense")
+    return root
+
+
+def _tokenize(corpus, out, model_path, *extra):
+    return main(["tokenize", str(corpus), str(out), "--model", model_path, "-q", *extra])
+
+
+def test_tokenize_writes_tree_and_manifest_and_lists_errors(corpus, tmp_path, model_path, capsys):
+    out = tmp_path / "tok"
+    assert _tokenize(corpus, out, model_path, "--kbps", "0.8") == 1  # one file failed, the rest done
+    assert "2 files coded" in capsys.readouterr().err
+    manifest = read_manifest(out)
+    assert sorted(manifest) == ["a/b/two.flac", "a/broken.wav", "one.wav"]
+    assert "not a readable audio file" in manifest["a/broken.wav"]["error"]
+    two = manifest["a/b/two.flac"]
+    model = rotcodec.load_model(model_path)
+    assert two["tokens"] == "a/b/two.rcq" and (out / "a/b/two.rcq").is_file()
+    assert (two["sample_rate"], two["channels"], two["length"], two["n_q"]) == (22050, 2, 7000, 2)
+    assert two["duration"] == pytest.approx(7000 / 22050)
+    assert two["frames"] == -(-round(7000 * 16000 / 22050) // model.hop_length)
+    assert two["model_hash"] and two["model"].startswith("tiny@")
+    assert load_codes(out / "a/b/two.rcq").shape == (2, 2, two["frames"])
+    assert not list(out.rglob("*.tmp"))
+
+
+def test_rerun_skips_finished_files_and_retries_errors(corpus, tmp_path, model_path, capsys):
+    out = tmp_path / "tok"
+    _tokenize(corpus, out, model_path)
+    before = {p: p.stat().st_mtime_ns for p in out.rglob("*.rcq")}
+    (corpus / "a" / "broken.wav").unlink()
+    sf.write(corpus / "a" / "broken.wav", np.zeros(4000, dtype=np.float32), 16000)  # fixed meanwhile
+    capsys.readouterr()
+    assert _tokenize(corpus, out, model_path) == 0
+    err = capsys.readouterr().err
+    assert "1 files coded" in err and "2 already done" in err
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("*.rcq") if p in before} == before
+    assert "error" not in read_manifest(out)["a/broken.wav"]
+    lines = (out / MANIFEST).read_text().splitlines()
+    assert len(lines) == 3  # compacted: one line per file
+
+
+def test_killed_run_leaves_no_partial_files_and_resumes(corpus, tmp_path, model_path):
+    out = tmp_path / "tok"
+    _tokenize(corpus, out, model_path)
+    # what a kill leaves: a temp file, a token file without its rename... and a half-written line
+    (out / "a" / ".x.rcq.0123abcd.tmp").write_bytes(b"partial")
+    (out / "one.rcq").unlink()
+    with open(out / MANIFEST, "a") as f:
+        f.write('{"path": "one.wav", "tok')
+    assert _tokenize(corpus, out, model_path) == 1  # broken.wav still fails
+    assert (out / "one.rcq").is_file() and not list(out.rglob("*.tmp"))
+    assert read_manifest(out)["one.wav"]["tokens"] == "one.rcq"
+
+
+def test_foreign_files_and_other_settings_are_not_overwritten(corpus, tmp_path, model_path, capsys):
+    out = tmp_path / "tok"
+    out.mkdir()
+    (out / "one.rcq").write_bytes(b"a user's file")
+    _tokenize(corpus, out, model_path)
+    assert (out / "one.rcq").read_bytes() == b"a user's file"
+    assert "use --force" in read_manifest(out)["one.wav"]["error"]
+    capsys.readouterr()
+    assert _tokenize(corpus, out, model_path, "--kbps", "0.4") == 1
+    assert "other settings (n_q 4 (now 1)" in capsys.readouterr().err
+    assert _tokenize(corpus, out, model_path, "--kbps", "0.4", "--force") == 1  # broken.wav
+    assert read_manifest(out)["one.wav"]["n_q"] == 1
+
+
+def test_npy_tokens_and_detokenize_round_trip(corpus, tmp_path, model_path):
+    out, back = tmp_path / "tok", tmp_path / "back"
+    _tokenize(corpus, out, model_path, "--format", "npy")
+    arr = np.load(out / "a/b/two.npy", allow_pickle=False)
+    assert arr.dtype == np.int16 and arr.shape == (2, 4, read_manifest(out)["a/b/two.flac"]["frames"])
+    assert main(["detokenize", str(out), str(back), "--model", model_path, "-q"]) == 0
+    for rel, (sr, ch, n) in {"one.wav": (16000, 1, 9000), "a/b/two.wav": (22050, 2, 7000)}.items():
+        info = sf.info(back / rel)
+        assert (info.samplerate, info.channels, info.frames) == (sr, ch, n)
+    # the same audio as decoding the codes through the API
+    wav, _ = sf.read(back / "one.wav", dtype="float32")
+    ref = rotcodec.decode(load_codes(out / "one.npy"), model_path, sample_rate=16000, length=9000)[0]
+    assert np.abs(wav - np.clip(ref.numpy(), -1, 1)).max() < 2e-4
+
+
+def test_detokenize_reports_malformed_tokens_and_goes_on(corpus, tmp_path, model_path, capsys):
+    out, back = tmp_path / "tok", tmp_path / "back"
+    _tokenize(corpus, out, model_path, "--format", "npy")
+    np.save(out / "one.npy", np.full((1, 4, 29), 999, dtype=np.int16))  # codes outside the codebook
+    assert main(["detokenize", str(out), str(back), "--model", model_path, "-q"]) == 1
+    err = capsys.readouterr().err
+    assert "one.wav: code 999 is outside the codebook 0..255" in err
+    assert (back / "a/b/two.wav").is_file() and not (back / "one.wav").exists()
+    assert not list(back.rglob("*.tmp"))
+
+
+def test_two_jobs_give_the_same_tokens(corpus, tmp_path, model_path):
+    one, two = tmp_path / "one", tmp_path / "two"
+    _tokenize(corpus, one, model_path, "--exact")
+    _tokenize(corpus, two, model_path, "--exact", "--jobs", "2")
+    for rel in ("one.rcq", "a/b/two.rcq"):
+        assert (one / rel).read_bytes() == (two / rel).read_bytes()
+
+
+def test_compress_to_stdout_and_decompress_from_stdin(corpus, tmp_path, model_path):
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "rotcodec"]
+    rcq = subprocess.run(cmd + ["compress", str(corpus / "one.wav"), "-", "--model", model_path],
+                         capture_output=True, env=env, check=True).stdout
+    assert rcq[:4] == b"RCQ\x89"
+    assert rcq == rotcodec.compress(sf.read(corpus / "one.wav", dtype="float32")[0], 16000, model_path)
+    out = tmp_path / "out.wav"
+    done = subprocess.run(cmd + ["decompress", "-", str(out), "--model", model_path], input=rcq,
+                          capture_output=True, env=env)
+    assert done.returncode == 0, done.stderr
+    assert sf.info(out).frames == 9000
+    bad = subprocess.run(cmd + ["decompress", "-", str(tmp_path / "x.wav"), "--model", model_path],
+                         input=b"junk", capture_output=True, env=env)
+    assert bad.returncode == 1 and b"not a rotcodec .rcq file" in bad.stderr
+    assert not (tmp_path / "x.wav").exists()
+
+
+def test_manifest_with_a_broken_line_is_an_error(tmp_path):
+    (tmp_path / MANIFEST).write_text('{"path": "a.wav"}\nnot json\n{"path": "b.wav"}\n')
+    with pytest.raises(rotcodec.FormatError, match="line 2"):
+        read_manifest(tmp_path)
+    assert json.loads('{"path": "a.wav"}')  # the format is plain JSON lines
