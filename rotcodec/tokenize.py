@@ -248,7 +248,7 @@ def tokenize_folder(in_dir: str | os.PathLike, out_dir: str | os.PathLike, model
     start = time.monotonic()
     in_dir, out_dir = Path(in_dir).resolve(), Path(out_dir)
     files = audio_files(in_dir)
-    codec = api._resolve(model)
+    codec = model if isinstance(model, Codec) else api.load_model(model)
     n_q = codec.n_q_for_kbps(kbps)
     if fmt == "npy" and codec.config.quantizer.codebook_size > 2**15:
         raise ValueError(f"npy tokens are int16; codes of {codec.config.quantizer.codebook_size} do not fit (use rcq)")
@@ -338,7 +338,7 @@ def _entry_model(entry: dict, model: api.ModelArg, cache: dict) -> Codec:
                 raise FileNotFoundError(f"tokens made by model {entry.get('model')!r}, which is not bundled; "
                                         f"pass the model that made them (--model PATH)")
             model = name
-        codec = api._resolve(model)
+        codec = model if isinstance(model, Codec) else api.load_model(model)
         cache[key] = (codec, weights_hash(codec))
     codec, digest = cache[key]
     if entry.get("model_hash") != digest:

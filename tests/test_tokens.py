@@ -34,7 +34,8 @@ def test_unflatten_inverts_flatten_with_leading_dims(layout, lib):
 def test_unflatten_rejects_ids_of_the_wrong_stage():
     ids = tokens.flatten(np.zeros((3, 5), dtype=np.int64), 8)
     ids[7] = 3  # position 7 = frame 2, stage 1, which owns 8..15
-    with pytest.raises(FormatError, match=r"position 7 \(frame 2, stage 1\) is not a stage-1 id: stage 1 owns ids 8..15"):
+    wrong_stage = r"position 7 \(frame 2, stage 1\) is not a stage-1 id: stage 1 owns ids 8..15"
+    with pytest.raises(FormatError, match=wrong_stage):
         tokens.unflatten(ids, 3, 8)
     ids[7] = 24
     with pytest.raises(FormatError, match="outside the vocabulary 0..23"):
