@@ -67,7 +67,7 @@ def test_exact_codes_identical_whole_chunked_batched_streamed(saved):
     for i, (path, wav) in enumerate(zip(SAMPLES, wavs)):
         whole = double.encode(wav.double()[:, None])  # one piece
         assert whole.shape[-1] == -(-wav.shape[-1] // model.hop_length)
-        for chunk in (1, 7, 64):
+        for chunk in (7, 64) if i else (1, 7, 64):  # chunks of one frame on the first clip only (slow)
             assert torch.equal(encode_chunked(model, wav, chunk_frames=chunk, exact=True), whole), (path, chunk)
         assert torch.equal(batched[i], whole), path
         assert torch.equal(_streamed(model, wav, i, exact=True), whole), path
