@@ -1,0 +1,151 @@
+"""One training round of the default model: train, evaluate, ship only if validation improved.
+
+A round continues the shipped default (``--init``, fresh optimizers: the optimizer state is too
+large to keep in the repo) or a run still on this machine (``--resume``, exact), for a wall-time
+budget; then evaluates the half-precision export with `rotcodec eval` at 1.5, 3 and 6 kbps on the
+corpus valid splits (the same clips every round) and compares it with the shipped file's scores,
+kept beside it in ``rotcodec/pretrained/<name>.scores.json``. The new weights replace the shipped
+file only when PESQ-WB at 3 and 6 kbps rose and 1.5 kbps did not fall (on the first --valid
+folder, ``speech16k/valid``); with ``--ship`` that is done, and the round's row is appended to the
+model card's "Training log" either way.
+
+    python benchmarks/training_round.py --round 2 --out runs/round2 --minutes 120 --hardware "2 CPU cores" --ship
+    python benchmarks/training_round.py --round 1 --out runs/bakeoff/stft --resume --minutes 100 ...
+
+Everything it decides is printed and written to OUT/round.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import rotcodec
+from rotcodec.train.config import load_recipe
+
+ROOT = Path(__file__).resolve().parent.parent
+PRETRAINED = ROOT / "rotcodec" / "pretrained"
+CORPUS = Path.home() / ".cache" / "rotcodec-corpus"
+KBPS = (1.5, 3.0, 6.0)
+
+
+def run(cmd: list[str]) -> None:
+    print("$", " ".join(cmd), flush=True)
+    subprocess.run(cmd, check=True)
+
+
+def read_log(run_dir: Path) -> list[dict]:
+    return [json.loads(line) for line in (run_dir / "log.jsonl").read_text().splitlines() if line.strip()]
+
+
+def evaluate(model: Path, valid: list[str], out: Path) -> dict[str, list[dict]]:
+    scores = {}
+    for folder in valid:
+        key = f"{Path(folder).parent.name}/{Path(folder).name}"
+        target = out / f"eval_{key.replace('/', '_')}.json"
+        if not target.exists():
+            run([sys.executable, "-m", "rotcodec", "eval", "--model", str(model), "--data", folder,
+                 "--kbps", ",".join(f"{k:g}" for k in KBPS), "--json", str(target)])
+        scores[key] = json.loads(target.read_text())
+    return scores
+
+
+def pesq_by_kbps(scores: list[dict]) -> dict[float, float]:
+    return {float(s["kbps_nominal"]): float(s["pesq"]) for s in scores}
+
+
+def improved(new: list[dict], old: list[dict] | None) -> tuple[bool, str]:
+    """The shipping rule: PESQ-WB at 3 and 6 kbps up, 1.5 kbps not down."""
+    if old is None:
+        return True, "no shipped scores to beat"
+    a, b = pesq_by_kbps(new), pesq_by_kbps(old)
+    ok = a[3.0] > b[3.0] and a[6.0] > b[6.0] and a[1.5] >= b[1.5]
+    why = ", ".join(f"{k:g} kbps {b[k]:.3f} -> {a[k]:.3f}" for k in KBPS)
+    return ok, why
+
+
+def card_row(row: dict) -> str:
+    s = {float(x["kbps_nominal"]): x for x in row["scores"]}
+    cells = " | ".join(f"{s[k]['pesq']:.2f} / {s[k]['stoi']:.3f} / {s[k]['si_sdr']:.1f}" for k in KBPS)
+    return (f"| {row['round']} | {row['hardware']} | {row['steps']:,} | {row['batch']} x {row['segment']:g} s | "
+            f"{row['hours_seen_total']:.1f} | {row['wall_minutes']:.0f} min | {cells} | {'yes' if row['shipped'] else 'no'} |")
+
+
+def append_to_card(card: Path, line: str) -> None:
+    text = card.read_text()
+    marker = "<!-- training-log-end -->"
+    if marker not in text:
+        raise SystemExit(f"{card} has no {marker} line under its Training log table")
+    card.write_text(text.replace(marker, line + "\n" + marker))
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--round", type=int, required=True, help="round number (for the model card)")
+    p.add_argument("--out", required=True, help="run folder")
+    p.add_argument("--name", default=(PRETRAINED / "default.txt").read_text().split()[0],
+                   help="bundled model to continue and replace (default: the default model)")
+    p.add_argument("--recipe", default=str(ROOT / "recipes" / "stft16k_cpu.toml"))
+    p.add_argument("--data", action="append", default=None,
+                   help="training folders (default: the corpus speech16k/train and voices16k/train)")
+    p.add_argument("--valid", action="append", default=None,
+                   help="evaluation folders (default: the corpus speech16k/valid and voices16k/valid)")
+    p.add_argument("--minutes", type=float, default=120.0, help="wall-clock training budget (default 120)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue OUT/checkpoint.pt (a run begun in this round) instead of the shipped file")
+    p.add_argument("--skip-train", action="store_true", help="only evaluate and decide (training already done)")
+    p.add_argument("--wall-minutes", type=float, default=None,
+                   help="the round's wall time for the card when training ran outside this script")
+    p.add_argument("--hardware", default="2 CPU cores", help="for the model card row")
+    p.add_argument("--set", action="append", default=[], dest="sets", help="recipe overrides for this round")
+    p.add_argument("--ship", action="store_true", help="replace the shipped file when the rule says so")
+    args = p.parse_args(argv)
+    data = args.data or [str(CORPUS / "speech16k" / "train"), str(CORPUS / "voices16k" / "train")]
+    valid = args.valid or [str(CORPUS / "speech16k" / "valid"), str(CORPUS / "voices16k" / "valid")]
+    out = Path(args.out)
+    shipped = PRETRAINED / f"{args.name}.pt"
+    scores_file = PRETRAINED / f"{args.name}.scores.json"
+    previous = json.loads(scores_file.read_text()) if scores_file.exists() else None
+
+    t0 = time.time()
+    if not args.skip_train:
+        cmd = [sys.executable, "-m", "rotcodec", "train", args.recipe, "--out", str(out), "--quiet"]
+        cmd += [x for d in data for x in ("--data", d)]
+        cmd += ["--resume"] if args.resume else ["--init", str(shipped)]
+        cmd += [x for s in args.sets + [f"train.max_minutes={args.minutes}", 'train.clock="wall"']
+                for x in ("--set", s)]
+        run(cmd)
+    wall = (time.time() - t0) / 60 if args.wall_minutes is None else args.wall_minutes
+    log = read_log(out)
+    steps = max(r["step"] for r in log)  # the whole run: --init starts at step 0, --resume continues this round's run
+
+    half = out / "model_half.pt"
+    rotcodec.load_model(out / "model.pt").save(half, half=True)
+    scores = evaluate(half, valid, out)
+    main_key = next(iter(scores))
+    ok, why = improved(scores[main_key], previous["scores"][main_key] if previous else None)
+    recipe = load_recipe(args.recipe, args.sets)
+    batch, segment = recipe.data.batch_size, recipe.data.segment_seconds
+    hours_before = previous["hours_seen_total"] if previous else 0.0
+    row = {"round": args.round, "hardware": args.hardware, "steps": steps, "batch": batch, "segment": segment,
+           "hours_seen_total": hours_before + steps * batch * segment / 3600, "wall_minutes": wall,
+           "scores": scores[main_key], "all_scores": scores, "shipped": bool(ok and args.ship), "rule": why}
+    (out / "round.json").write_text(json.dumps(row, indent=2) + "\n")
+    print(f"round {args.round}: {steps} steps in {wall:.0f} min; {why}; "
+          f"{'improved' if ok else 'not improved'}{', shipped' if row['shipped'] else ''}")
+    if args.ship:
+        if ok:
+            shipped.write_bytes(half.read_bytes())
+            scores_file.write_text(json.dumps({"round": args.round, "hours_seen_total": row["hours_seen_total"],
+                                               "scores": scores}, indent=2) + "\n")
+        append_to_card(PRETRAINED / "MODEL_CARD.md", card_row(row))
+    print(card_row(row))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
