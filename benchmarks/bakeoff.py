@@ -27,6 +27,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -73,9 +74,10 @@ def train_all(arms: list[str], data: list[str], out: Path, minutes: float, jobs:
             print(f"[{arm}] {' '.join(cmd)}", flush=True)
             log = open(run / "train.out", "a")
             running.append((arm, subprocess.Popen(cmd, env=one_thread_env(), stdout=log, stderr=subprocess.STDOUT)))
-        arm, proc = running[0]
-        proc.wait()
-        running.pop(0)
+        while all(proc.poll() is None for _, proc in running):
+            time.sleep(2)
+        arm, proc = next((a, pr) for a, pr in running if pr.poll() is not None)
+        running.remove((arm, proc))
         if proc.returncode != 0:
             raise SystemExit(f"[{arm}] training failed (exit {proc.returncode}); see {out / arm / 'train.out'}")
         (out / arm / "done").touch()

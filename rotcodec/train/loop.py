@@ -158,7 +158,8 @@ def train(recipe: Recipe, data: list[str], out: str | os.PathLike, resume: bool 
         state.bad_steps = 0
         if rank == 0 and (state.step % recipe.train.log_every == 0 or state.step == 1):
             rate = steps_timed / max(time.time() - t0, 1e-9)
-            jlog.write({"step": state.step, "split": "train", "steps_per_s": rate, **logs})
+            extra = {"gpu_mem_gb": torch.cuda.max_memory_allocated(device) / 2**30} if device.type == "cuda" else {}
+            jlog.write({"step": state.step, "split": "train", "steps_per_s": rate, **extra, **logs})
             if progress:
                 _progress(state.step, recipe.train.steps, logs, rate)
         last = state.step == recipe.train.steps or out_of_time()

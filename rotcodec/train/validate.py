@@ -16,12 +16,17 @@ __all__ = ["validate", "write_examples"]
 
 @torch.no_grad()
 def validate(codec: Codec, valid: ValidSet, n_q: int | None = None) -> dict[str, float]:
-    """Mean ``mel`` distance, ``si_sdr`` and ``pesq`` (PESQ-WB, when computable) over the clips at
+    """Mean ``mel`` distance, ``si_sdr`` and ``pesq`` (PESQ-WB, when computable and the ``pesq``
+    package is installed: a GPU machine may lack it, and training must not stop for it) over the clips at
     ``n_q`` stages (all by default), the ``mel`` at half the stages (``mel_half``), and per stage
     ``usage/i`` (fraction of codes used over all clips), ``perplexity/i``, ``lambda/i``, and the
     quantization error ``qerr/i`` (mean ||e - q||^2 in the stage's code space) and ``qerr_rel/i``
     (the same over mean ||e||^2). ``codec`` must be in eval mode."""
+    import importlib.util
+
     from rotcodec.metrics import mel_distance, pesq_wb, si_sdr
+
+    has_pesq = importlib.util.find_spec("pesq") is not None
 
     sr, k = codec.sample_rate, codec.config.quantizer.codebook_size
     n_q = n_q or codec.n_q
@@ -42,7 +47,7 @@ def validate(codec: Codec, valid: ValidSet, n_q: int | None = None) -> dict[str,
         est = out.wav[0].float().cpu()
         add("mel", mel_distance(clip, est, sr))
         add("si_sdr", si_sdr(clip, est))
-        add("pesq", pesq_wb(clip, est, sr))
+        add("pesq", pesq_wb(clip, est, sr) if has_pesq else None)
         add("mel_half", mel_distance(clip, codec.decode(out.codes[:, :half], ref.shape[-1])[0].float().cpu(), sr))
         for i in range(n_q):
             hists[i] += code_histogram(out.codes[:, i].cpu(), k)
