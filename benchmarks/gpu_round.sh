@@ -3,7 +3,7 @@
 # (torch, torchaudio, no soundfile/pesq, no network; see ../shared/gpu/README.md).
 #
 # Here, once:   bash ../shared/gpu/subset.sh ~/.cache/rotcodec-corpus .gpudata 48 && bash ../shared/gpu/wheels.sh .whl
-# Try on CPU:   OUT=/tmp/gpu MINUTES=0.5 STEPS=3 BATCH=2 bash benchmarks/gpu_round.sh
+# Try on CPU:   OUT=/tmp/gpu STEPS=3 BATCH=2 BENCH=0 INIT=runs/round1/model.pt bash benchmarks/gpu_round.sh
 # On the GPU:   run(command="MINUTES=7 bash benchmarks/gpu_round.sh", carry=[".gpudata", ".whl"], timeout_s=540)
 # Back here:    evaluate $OUT/model_half.pt like any round:
 #               python benchmarks/training_round.py --round N --out <folder holding model.pt> --skip-train ...
@@ -32,5 +32,6 @@ echo "training wall: $(( $(date +%s) - start )) s"
 python3 -c "import rotcodec; rotcodec.load_model('$OUT/run/model.pt').save('$OUT/model_half.pt', half=True)"
 cp "$OUT/run/log.jsonl" "$OUT/log.jsonl"
 rm -rf "$OUT/run"  # the full checkpoint (optimizer state) is too large to come back
+[ "${BENCH:-1}" = 0 ] && exit 0
 python3 -m rotcodec bench --model "$OUT/model_half.pt" --device "$(python3 -c 'import torch; print("cuda" if torch.cuda.is_available() else "cpu")')" \
     --seconds 10 --json "$OUT/bench.json" 2>&1 | tail -40 || echo "bench failed (the model is saved)"
