@@ -84,8 +84,7 @@ def run(args: argparse.Namespace) -> int:
     if args.init is not None:
         from rotcodec.api import load_model  # a model file or a bundled model's name
 
-        init = load_model(args.init)
-        init.train()
+        init = load_model(args.init)  # train() puts it in training mode
     result = train(recipe, args.data, args.out, resume=args.resume, valid=args.valid, init=init,
                   progress=not args.quiet)
     print(f"trained {result.state.step} steps; inference model: {args.out}/model.pt")

@@ -8,6 +8,7 @@ import torchaudio
 from torch import nn
 
 from rotcodec.metrics import si_sdr_rows
+from rotcodec.model.stft import compress
 
 __all__ = ["MultiScaleMelLoss", "CompressedStftLoss", "waveform_l1", "negative_si_sdr", "generator_adv_loss", "discriminator_adv_loss", "feature_matching_loss"]
 
@@ -79,9 +80,7 @@ class CompressedStftLoss(nn.Module):
     def _compressed(self, x: torch.Tensor, window: int, hop: int, w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``x [B, T]`` -> (compressed complex STFT, compressed magnitude)."""
         spec = torch.stft(x, n_fft=window, hop_length=hop, win_length=window, window=w, center=True, return_complex=True)
-        mag = spec.abs().clamp_min(self.floor)
-        cmag = mag.pow(self.power)
-        return spec * (cmag / mag), cmag
+        return compress(spec, self.power, self.floor), spec.abs().clamp_min(self.floor).pow(self.power)
 
 
 def waveform_l1(est: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
