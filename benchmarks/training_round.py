@@ -97,6 +97,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--minutes", type=float, default=120.0, help="wall-clock training budget (default 120)")
     p.add_argument("--resume", action="store_true",
                    help="continue OUT/checkpoint.pt (a run begun in this round) instead of the shipped file")
+    p.add_argument("--start-step", type=int, default=None,
+                   help="steps the run had before this round (default: what OUT's log holds when resuming)")
     p.add_argument("--skip-train", action="store_true", help="only evaluate and decide (training already done)")
     p.add_argument("--wall-minutes", type=float, default=None,
                    help="the round's wall time for the card when training ran outside this script")
@@ -112,6 +114,11 @@ def main(argv: list[str] | None = None) -> int:
     previous = json.loads(scores_file.read_text()) if scores_file.exists() else None
 
     t0 = time.time()
+    # With --resume the run folder already holds earlier steps (a copy of the last round's run, say):
+    # the row counts only the steps trained by this call. --start-step overrides (--skip-train).
+    start_step = args.start_step
+    if start_step is None:
+        start_step = max(r["step"] for r in read_log(out)) if args.resume and not args.skip_train else 0
     if not args.skip_train:
         cmd = [sys.executable, "-m", "rotcodec", "train", args.recipe, "--out", str(out), "--quiet"]
         cmd += [x for d in data for x in ("--data", d)]
@@ -121,7 +128,8 @@ def main(argv: list[str] | None = None) -> int:
         run(cmd)
     wall = (time.time() - t0) / 60 if args.wall_minutes is None else args.wall_minutes
     log = read_log(out)
-    steps = max(r["step"] for r in log)  # the whole run: --init starts at step 0, --resume continues this round's run
+    last_step = max(r["step"] for r in log)
+    steps = last_step - start_step  # --init starts at step 0; --resume counts from the shipped file's step
 
     half = out / "model_half.pt"
     rotcodec.load_model(out / "model.pt").save(half, half=True)
@@ -140,7 +148,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.ship:
         if ok:
             shipped.write_bytes(half.read_bytes())
-            scores_file.write_text(json.dumps({"round": args.round, "hours_seen_total": row["hours_seen_total"],
+            scores_file.write_text(json.dumps({"round": args.round, "step": last_step,
+                                               "hours_seen_total": row["hours_seen_total"],
                                                "scores": scores}, indent=2) + "\n")
         append_to_card(PRETRAINED / "MODEL_CARD.md", card_row(row))
     print(card_row(row))
