@@ -10,11 +10,11 @@
 #
 # It continues the bundled default (--init, fresh optimizers), bf16 autocast with the quantizer,
 # the STFT/iSTFT and the losses in fp32, the largest batch that fits (BATCH), for MINUTES of wall
-# time, then writes under $OUT: model_half.pt (float16 weights, under the 16 MiB a file that
+# time, the last COOLDOWN minutes (default a fifth) with the learning rate falling to 0, then writes under $OUT: model_half.pt (float16 weights, under the 16 MiB a file that
 # comes back), log.jsonl (losses, steps/s, GPU memory), bench.json (rotcodec bench --device cuda).
 set -euo pipefail
 OUT=${OUT:?set OUT (the device tool sets it)}
-MINUTES=${MINUTES:-7}; BATCH=${BATCH:-128}; SEG=${SEG:-1.0}; STEPS=${STEPS:-1000000}
+MINUTES=${MINUTES:-7}; COOLDOWN=${COOLDOWN:-$(python3 -c "print($MINUTES / 5)")}; BATCH=${BATCH:-128}; SEG=${SEG:-1.0}; STEPS=${STEPS:-1000000}
 INIT=${INIT:-stft16k-cpu}; DATA=${DATA:-.gpudata}
 if ! python3 -c "import soundfile" 2>/dev/null; then
     python3 -m pip install -q --no-index --no-deps --target "$HOME/site" .whl/*.whl
@@ -25,7 +25,7 @@ mkdir -p "$OUT"
 start=$(date +%s)
 python3 -m rotcodec train recipes/stft16k_cpu.toml --init "$INIT" --data "$DATA/train" --valid "$DATA/valid" \
     --out "$OUT/run" --quiet --set data.batch_size="$BATCH" --set data.segment_seconds="$SEG" \
-    --set data.num_workers=8 --set train.max_minutes="$MINUTES" --set 'train.clock="wall"' \
+    --set data.num_workers=8 --set train.max_minutes="$MINUTES" --set 'train.clock="wall"' --set train.cooldown_minutes="$COOLDOWN" \
     --set train.steps="$STEPS" --set train.valid_every=1000 --set train.checkpoint_every=500 \
     --set data.valid_clips=16 --set train.examples=0 2>&1 | tail -20
 echo "training wall: $(( $(date +%s) - start )) s"

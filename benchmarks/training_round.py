@@ -9,8 +9,13 @@ file only when PESQ-WB at 3 and 6 kbps rose and 1.5 kbps did not fall (on the fi
 folder, ``speech16k/valid``); with ``--ship`` that is done, and the round's row is appended to the
 model card's "Training log" either way.
 
-    python benchmarks/training_round.py --round 2 --out runs/round2 --minutes 120 --hardware "2 CPU cores" --ship
-    python benchmarks/training_round.py --round 1 --out runs/bakeoff/stft --resume --minutes 100 ...
+With ``--cooldown M`` the learning rate falls linearly to 0 over the round's last M minutes
+(warmup-stable-decay): the cooled weights are what the round evaluates and may ship; the run as
+it was before the cool-down (``checkpoint_stable.pt``) is evaluated too, for the comparison, and
+is what the next round on the same machine continues (``--continue-from``).
+
+    python benchmarks/training_round.py --round 2 --out runs/round2 --minutes 120 --cooldown 20 --ship
+    python benchmarks/training_round.py --round 3 --out runs/round3 --continue-from runs/round2 --minutes 120 --cooldown 20 --ship
 
 Everything it decides is printed and written to OUT/round.json.
 """
@@ -42,11 +47,11 @@ def read_log(run_dir: Path) -> list[dict]:
     return [json.loads(line) for line in (run_dir / "log.jsonl").read_text().splitlines() if line.strip()]
 
 
-def evaluate(model: Path, valid: list[str], out: Path) -> dict[str, list[dict]]:
+def evaluate(model: Path, valid: list[str], out: Path, tag: str = "") -> dict[str, list[dict]]:
     scores = {}
     for folder in valid:
         key = f"{Path(folder).parent.name}/{Path(folder).name}"
-        target = out / f"eval_{key.replace('/', '_')}.json"
+        target = out / f"eval{tag}_{key.replace('/', '_')}.json"
         if not target.exists():
             run([sys.executable, "-m", "rotcodec", "eval", "--model", str(model), "--data", folder,
                  "--kbps", ",".join(f"{k:g}" for k in KBPS), "--json", str(target)])
@@ -66,6 +71,24 @@ def improved(new: list[dict], old: list[dict] | None) -> tuple[bool, str]:
     ok = a[3.0] > b[3.0] and a[6.0] > b[6.0] and a[1.5] >= b[1.5]
     why = ", ".join(f"{k:g} kbps {b[k]:.3f} -> {a[k]:.3f}" for k in KBPS)
     return ok, why
+
+
+def continue_from(run: Path, out: Path) -> None:
+    """Seed ``out`` with ``run``'s checkpoint from before its cool-down (``checkpoint_stable.pt``; its
+    last ``checkpoint.pt`` when it had none) and the log rows up to that step, to ``--resume`` it."""
+    if (out / "checkpoint.pt").exists():
+        raise SystemExit(f"{out / 'checkpoint.pt'} exists; --continue-from needs a new --out")
+    stable = run / "checkpoint_stable.pt"
+    source = stable if stable.exists() else run / "checkpoint.pt"
+    if not source.exists():
+        raise SystemExit(f"--continue-from {run}: no checkpoint there")
+    rows = read_log(run)
+    cool = [r["step"] for r in rows if r.get("split") == "cooldown"]
+    keep = [r for r in rows if r["step"] <= cool[-1]] if stable.exists() and cool else rows
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in keep if r.get("split") != "cooldown"))
+    (out / "checkpoint.pt").write_bytes(source.read_bytes())
+    print(f"continuing {source} (step {max(r['step'] for r in keep)})", flush=True)
 
 
 def card_row(row: dict) -> str:
@@ -97,6 +120,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--minutes", type=float, default=120.0, help="wall-clock training budget (default 120)")
     p.add_argument("--resume", action="store_true",
                    help="continue OUT/checkpoint.pt (a run begun in this round) instead of the shipped file")
+    p.add_argument("--continue-from", default=None, metavar="RUN",
+                   help="continue an earlier round's run still on this machine (its optimizer too): copies its "
+                        "checkpoint from before the cool-down into OUT and resumes it")
+    p.add_argument("--cooldown", type=float, default=0.0,
+                   help="minutes at the end of the budget over which the learning rate falls to 0 (default 0: none)")
     p.add_argument("--start-step", type=int, default=None,
                    help="steps the run had before this round (default: what OUT's log holds when resuming)")
     p.add_argument("--skip-train", action="store_true", help="only evaluate and decide (training already done)")
@@ -113,6 +141,9 @@ def main(argv: list[str] | None = None) -> int:
     scores_file = PRETRAINED / f"{args.name}.scores.json"
     previous = json.loads(scores_file.read_text()) if scores_file.exists() else None
 
+    if args.continue_from and not args.skip_train:
+        continue_from(Path(args.continue_from), out)
+        args.resume = True
     t0 = time.time()
     # With --resume the run folder already holds earlier steps (a copy of the last round's run, say):
     # the row counts only the steps trained by this call. --start-step overrides (--skip-train).
@@ -123,8 +154,8 @@ def main(argv: list[str] | None = None) -> int:
         cmd = [sys.executable, "-m", "rotcodec", "train", args.recipe, "--out", str(out), "--quiet"]
         cmd += [x for d in data for x in ("--data", d)]
         cmd += ["--resume"] if args.resume else ["--init", str(shipped)]
-        cmd += [x for s in args.sets + [f"train.max_minutes={args.minutes}", 'train.clock="wall"']
-                for x in ("--set", s)]
+        limits = [f"train.max_minutes={args.minutes}", 'train.clock="wall"', f"train.cooldown_minutes={args.cooldown}"]
+        cmd += [x for s in args.sets + limits for x in ("--set", s)]
         run(cmd)
     wall = (time.time() - t0) / 60 if args.wall_minutes is None else args.wall_minutes
     log = read_log(out)
@@ -135,13 +166,22 @@ def main(argv: list[str] | None = None) -> int:
     rotcodec.load_model(out / "model.pt").save(half, half=True)
     scores = evaluate(half, valid, out)
     main_key = next(iter(scores))
+    stable_scores = None
+    if (out / "model_stable.pt").exists():  # the same run before its cool-down: what the cool-down bought
+        stable_half = out / "model_stable_half.pt"
+        rotcodec.load_model(out / "model_stable.pt").save(stable_half, half=True)
+        stable_scores = evaluate(stable_half, valid, out, tag="_stable")
+        print("before the cool-down -> after:", ", ".join(
+            f"{k:g} kbps {a:.3f} -> {b:.3f}" for k, a, b in zip(
+                KBPS, *(pesq_by_kbps(x[main_key]).values() for x in (stable_scores, scores)))), flush=True)
     ok, why = improved(scores[main_key], previous["scores"][main_key] if previous else None)
     recipe = load_recipe(args.recipe, args.sets)
     batch, segment = recipe.data.batch_size, recipe.data.segment_seconds
     hours_before = previous["hours_seen_total"] if previous else 0.0
     row = {"round": args.round, "hardware": args.hardware, "steps": steps, "batch": batch, "segment": segment,
            "hours_seen_total": hours_before + steps * batch * segment / 3600, "wall_minutes": wall,
-           "scores": scores[main_key], "all_scores": scores, "shipped": bool(ok and args.ship), "rule": why}
+           "scores": scores[main_key], "all_scores": scores, "stable_scores": stable_scores,
+           "cooldown_minutes": args.cooldown, "shipped": bool(ok and args.ship), "rule": why}
     (out / "round.json").write_text(json.dumps(row, indent=2) + "\n")
     print(f"round {args.round}: {steps} steps in {wall:.0f} min; {why}; "
           f"{'improved' if ok else 'not improved'}{', shipped' if row['shipped'] else ''}")

@@ -204,6 +204,55 @@ def test_time_limit_stops_with_a_validation_and_a_model(audio_dir, tmp_path):
               tmp_path / "bad", progress=False)
 
 
+def test_cooldown_factor():
+    from rotcodec.train.steps import cooldown_factor
+
+    assert cooldown_factor(600.0, 0.0) == 1.0  # no cool-down
+    assert cooldown_factor(600.0, 300.0) == 1.0  # before it
+    assert cooldown_factor(150.0, 300.0) == pytest.approx(0.5)  # halfway through it
+    assert cooldown_factor(0.0, 300.0) == 0.0 and cooldown_factor(-5.0, 300.0) == 0.0  # at and past the deadline
+    assert cooldown_factor(math.inf, 300.0) == 1.0  # no time limit
+
+
+def test_lr_scale_scales_one_step_only():
+    from rotcodec.train.steps import autocast_for, build_parts, generator_step, lr_factor
+
+    recipe = load_recipe(RECIPES / "tiny_cpu.toml", FAST)
+    parts = build_parts(recipe, torch.device("cpu"))
+    real = 0.1 * torch.randn(2, 1, 4000)
+    amp = autocast_for(recipe, torch.device("cpu"))
+    generator_step(parts, recipe, real, 0, amp)  # k-means init and a first update
+    before = torch.nn.utils.parameters_to_vector(parts.codec.parameters()).clone()
+    logs, _ = generator_step(parts, recipe, real, 1, amp, lr_scale=0.0)
+    assert logs["lr"] == 0.0
+    assert torch.equal(torch.nn.utils.parameters_to_vector(parts.codec.parameters()), before)
+    # the schedule goes on from its own value, not from the scaled one
+    assert parts.opt_g.param_groups[0]["lr"] == pytest.approx(recipe.optim.lr * lr_factor(recipe)(2))
+    logs, _ = generator_step(parts, recipe, real, 2, amp, lr_scale=0.5)
+    assert logs["lr"] == pytest.approx(0.5 * recipe.optim.lr * lr_factor(recipe)(2))
+    assert not torch.equal(torch.nn.utils.parameters_to_vector(parts.codec.parameters()), before)
+
+
+def test_cooldown_lowers_the_rate_and_keeps_the_stable_run(audio_dir, tmp_path):
+    from rotcodec.train.steps import lr_factor
+
+    sets = FAST + ["train.steps=1000", "train.max_minutes=0.03", "train.cooldown_minutes=0.03", 'train.clock="cpu"']
+    recipe = load_recipe(RECIPES / "tiny_cpu.toml", sets)
+    result = train(recipe, [str(audio_dir)], tmp_path / "run", progress=False)
+    assert [r["step"] for r in read_log(tmp_path / "run", "cooldown")] == [0]  # the whole budget cools down
+    assert (tmp_path / "run" / "checkpoint_stable.pt").exists()
+    assert load_model_file(tmp_path / "run" / "model_stable.pt").config.name == "tiny"
+    lrs = [(r["step"], r["lr"]) for r in read_log(tmp_path / "run")]
+    assert len(lrs) >= 2 and result.state.step < 1000
+    for step, lr in lrs:  # every step ran below its scheduled rate, later steps further below
+        assert lr < recipe.optim.lr * lr_factor(recipe)(step - 1)
+    ratios = [lr / (recipe.optim.lr * lr_factor(recipe)(step - 1)) for step, lr in lrs]
+    assert ratios == sorted(ratios, reverse=True)
+    with pytest.raises(ValueError, match="cooldown"):
+        train(load_recipe(RECIPES / "tiny_cpu.toml", FAST + ["train.cooldown_minutes=5"]), [str(audio_dir)],
+              tmp_path / "bad", progress=False)
+
+
 def test_init_from_a_model_file_or_name_through_the_cli(audio_dir, tmp_path, model_path):
     from rotcodec.cli import main
 

@@ -79,6 +79,9 @@ class LoopConfig:
     examples: int = 2  # audio examples written at each validation
     max_minutes: float = 0.0  # stop (validate, checkpoint, save) after this long in this process; 0: no limit
     clock: str = "wall"  # what max_minutes counts: "wall" time or this process's "cpu" time (fair on shared cores)
+    # With max_minutes: over the last cooldown_minutes the learning rate falls linearly to 0
+    # (warmup-stable-decay); checkpoint_stable.pt keeps the run as it was when the cool-down began.
+    cooldown_minutes: float = 0.0
 
 
 @dataclass(frozen=True)

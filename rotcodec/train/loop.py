@@ -3,6 +3,9 @@
 Files in the run folder (rank 0 only):
     checkpoint.pt   everything for ``--resume`` (atomic: temp file + rename)
     model.pt        the inference model (``rotcodec.load_model`` / ``--model``)
+    checkpoint_stable.pt, model_stable.pt
+                    the same, written when ``train.cooldown_minutes`` begins (the run before its
+                    learning rate fell: what a later run should continue)
     log.jsonl       one JSON object per log or validation row
     samples/step_N/ decoded validation examples (wav)
 """
@@ -11,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import sys
 import time
@@ -26,7 +30,7 @@ from rotcodec.model.codec import Codec
 from rotcodec.train.checkpoint import TrainState, load_checkpoint, save_checkpoint
 from rotcodec.train.config import Recipe
 from rotcodec.train.data import SegmentDataset, StepSampler, ValidSet, scan_audio, split_files
-from rotcodec.train.steps import Parts, autocast_for, build_parts, discriminator_step, generator_step
+from rotcodec.train.steps import Parts, autocast_for, build_parts, cooldown_factor, discriminator_step, generator_step
 from rotcodec.train.validate import validate, write_examples
 
 __all__ = ["train", "TrainResult", "setup_distributed"]
@@ -137,14 +141,20 @@ def train(recipe: Recipe, data: list[str], out: str | os.PathLike, resume: bool 
         log.info("training %s: %d train files, %d validation clips, %s x %d, world %d",
                  recipe.model.name, len(train_files), len(valid_set), device, recipe.data.batch_size, world)
     amp = autocast_for(recipe, device)
-    out_of_time = _time_limit(recipe)
+    seconds_left = _time_left(recipe, device)
+    left, cooling = seconds_left(), False
     t0, steps_timed = time.time(), 0
     parts.model.train()
     while state.step < recipe.train.steps:
+        lr_scale = cooldown_factor(left, recipe.train.cooldown_minutes * 60)
+        if lr_scale < 1 and not cooling:
+            cooling = True
+            _save_stable(out, parts, state, recipe, rank, world)
+            jlog.write({"step": state.step, "split": "cooldown", "minutes": recipe.train.cooldown_minutes})
         real = next(batches).to(device, non_blocking=True)
-        logs, fake = generator_step(parts, recipe, real, state.step, amp)
+        logs, fake = generator_step(parts, recipe, real, state.step, amp, lr_scale)
         if logs is not None and recipe.loss.adversarial and state.step >= recipe.loss.adversarial_start:
-            d_logs = discriminator_step(parts, recipe, real, fake, amp)
+            d_logs = discriminator_step(parts, recipe, real, fake, amp, lr_scale)
             logs = None if d_logs is None else {**logs, **d_logs}
         state.step += 1
         steps_timed += 1
@@ -162,7 +172,8 @@ def train(recipe: Recipe, data: list[str], out: str | os.PathLike, resume: bool 
             jlog.write({"step": state.step, "split": "train", "steps_per_s": rate, **extra, **logs})
             if progress:
                 _progress(state.step, recipe.train.steps, logs, rate)
-        last = state.step == recipe.train.steps or out_of_time()
+        left = seconds_left()
+        last = state.step == recipe.train.steps or left <= 0
         if rank == 0 and (state.step % recipe.train.valid_every == 0 or last) and len(valid_set):
             parts.codec.eval()
             metrics = validate(parts.codec, valid_set)
@@ -184,26 +195,42 @@ def train(recipe: Recipe, data: list[str], out: str | os.PathLike, resume: bool 
     return TrainResult(state, parts.codec)
 
 
-def _time_limit(recipe: Recipe):
-    """A function telling whether ``train.max_minutes`` of ``train.clock`` have passed since now.
+def _save_stable(out: Path, parts: Parts, state: TrainState, recipe: Recipe, rank: int, world: int) -> None:
+    """Keep the run as it is when the cool-down begins (``checkpoint_stable.pt``, ``model_stable.pt``)."""
+    if rank == 0:
+        save_checkpoint(out / "checkpoint_stable.pt", parts, state, recipe)
+        parts.codec.save(out / "model_stable.pt")
+        log.info("step %d: cool-down begins (%g minutes); checkpoint_stable.pt written",
+                 state.step, recipe.train.cooldown_minutes)
+    if world > 1:
+        dist.barrier()
 
-    On several ranks the decision must be the same everywhere, so rank 0's answer is broadcast.
+
+def _time_left(recipe: Recipe, device: torch.device):
+    """A function giving the seconds left of ``train.max_minutes`` of ``train.clock`` since now
+    (infinite without a limit).
+
+    On several ranks every decision taken from it must be the same everywhere, so rank 0's answer
+    is broadcast (on ``device``: NCCL broadcasts only CUDA tensors).
     """
     limit, clock = recipe.train.max_minutes * 60, recipe.train.clock
     if clock not in ("wall", "cpu"):
         raise ValueError(f"train.clock must be wall or cpu, got {clock!r}")
+    cooldown = recipe.train.cooldown_minutes
+    if cooldown < 0 or (cooldown > 0 and not 0 < cooldown <= recipe.train.max_minutes):
+        raise ValueError(f"train.cooldown_minutes must lie in (0, train.max_minutes] (or be 0), got {cooldown:g} "
+                         f"with max_minutes {recipe.train.max_minutes:g}")
     now = time.process_time if clock == "cpu" else time.monotonic
     start = now()
 
-    def out_of_time() -> bool:
+    def seconds_left() -> float:
         if limit <= 0:
-            return False
-        done = now() - start >= limit
+            return math.inf
+        left = limit - (now() - start)
         if dist.is_initialized():
-            flag = torch.tensor([float(done)])
-            dist.broadcast(flag, 0)
-            done = bool(flag.item())
-        return done
+            value = torch.tensor([left], dtype=torch.float64, device=device)
+            dist.broadcast(value, 0)
+            left = float(value.item())
+        return left
 
-    return out_of_time
-
+    return seconds_left

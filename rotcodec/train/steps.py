@@ -25,7 +25,8 @@ from rotcodec.train.losses import (
     waveform_l1,
 )
 
-__all__ = ["Parts", "build_parts", "generator_step", "discriminator_step", "adversarial_on", "autocast_for"]
+__all__ = ["Parts", "build_parts", "generator_step", "discriminator_step", "adversarial_on", "autocast_for",
+           "cooldown_factor"]
 
 
 @dataclass
@@ -54,6 +55,25 @@ def lr_factor(recipe: Recipe):
         return o.lr_decay ** (step - o.warmup_steps)
 
     return factor
+
+
+def cooldown_factor(seconds_left: float, cooldown_seconds: float) -> float:
+    """Learning-rate multiplier of a time-budgeted run: 1 until the last ``cooldown_seconds``, then
+    falling linearly to 0 at the deadline (the decay phase of a warmup-stable-decay schedule)."""
+    if cooldown_seconds <= 0:
+        return 1.0
+    return min(1.0, max(0.0, seconds_left / cooldown_seconds))
+
+
+def _step_scaled(optimizer: torch.optim.Optimizer, scheduler, lr_scale: float) -> float:
+    """``optimizer.step()`` at ``lr_scale`` times the scheduled rate, then advance the schedule
+    (which sets every rate afresh from its base, so the scale lasts one step). Returns the rate used."""
+    for group in optimizer.param_groups:
+        group["lr"] *= lr_scale
+    used = optimizer.param_groups[0]["lr"]
+    optimizer.step()
+    scheduler.step()
+    return used
 
 
 def build_parts(recipe: Recipe, device: torch.device, codec: Codec | None = None) -> Parts:
@@ -93,8 +113,10 @@ def _all_finite(value: torch.Tensor) -> bool:
     return flag.item() == 0.0
 
 
-def discriminator_step(parts: Parts, recipe: Recipe, real: torch.Tensor, fake: torch.Tensor, amp) -> dict[str, float] | None:
-    """One discriminator update on ``real`` and ``fake.detach()`` ``[B, 1, T]``; None if non-finite."""
+def discriminator_step(parts: Parts, recipe: Recipe, real: torch.Tensor, fake: torch.Tensor, amp,
+                       lr_scale: float = 1.0) -> dict[str, float] | None:
+    """One discriminator update on ``real`` and ``fake.detach()`` ``[B, 1, T]``; None if non-finite.
+    ``lr_scale`` multiplies the scheduled learning rate for this step (the cool-down)."""
     with amp:
         logits, _ = parts.disc(torch.cat([real, fake.detach()]))
         b = real.shape[0]
@@ -104,13 +126,13 @@ def discriminator_step(parts: Parts, recipe: Recipe, real: torch.Tensor, fake: t
         return None
     loss.backward()
     norm = torch.nn.utils.clip_grad_norm_(parts.disc_raw.parameters(), recipe.optim.grad_clip)
-    parts.opt_d.step()
-    parts.sched_d.step()
+    _step_scaled(parts.opt_d, parts.sched_d, lr_scale)
     return {"disc": loss.item(), "grad_norm_d": float(norm)}
 
 
-def generator_step(parts: Parts, recipe: Recipe, real: torch.Tensor, step: int, amp) -> tuple[dict[str, float] | None, torch.Tensor]:
-    """One codec update on ``real [B, 1, T]``.
+def generator_step(parts: Parts, recipe: Recipe, real: torch.Tensor, step: int, amp,
+                   lr_scale: float = 1.0) -> tuple[dict[str, float] | None, torch.Tensor]:
+    """One codec update on ``real [B, 1, T]``, at ``lr_scale`` times the scheduled learning rate.
 
     Returns ``(logs, decoded)``: named losses (``mel``, ``stft``, ``wave``, ``sisdr``, ``adv``, ``feat``, ``vq/commit``,
     ``vq/codebook``), their weighted ``total``, and the quantizer metrics, or ``None`` when the loss
@@ -135,11 +157,10 @@ def generator_step(parts: Parts, recipe: Recipe, real: torch.Tensor, step: int, 
         return None, fake
     total.backward()
     norm = torch.nn.utils.clip_grad_norm_(parts.codec.parameters(), recipe.optim.grad_clip)
-    parts.opt_g.step()
-    parts.sched_g.step()
+    lr = _step_scaled(parts.opt_g, parts.sched_g, lr_scale)
     logs = {k: float(v.detach()) for k, v in losses.items()}
     logs.update({k: float(v) for k, v in out.metrics.items()})
-    logs.update(total=float(total.detach()), grad_norm=float(norm), lr=parts.sched_g.get_last_lr()[0])
+    logs.update(total=float(total.detach()), grad_norm=float(norm), lr=lr)
     if not math.isfinite(logs["grad_norm"]):
         logs["grad_norm"] = -1.0
     return logs, fake
