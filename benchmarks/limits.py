@@ -70,11 +70,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--stages", default="1,3,6,12", help="numbers of quantizer stages to score")
     p.add_argument("--continuous", default="3,6,12", help="numbers of stages to score without rounding")
     p.add_argument("--limit", type=int, default=None, help="score only the first N files")
+    p.add_argument("--every", type=int, default=1, help="score every K-th file (a spread sample of a big folder)")
     p.add_argument("--json", default=None, help="write the rows here")
     args = p.parse_args(argv)
     model = rotcodec.load_model(args.model)
     model.eval()
-    clips = [read_audio(f) for f in audio_files(args.data, args.limit)]
+    clips = [read_audio(f) for f in audio_files(args.data)[::args.every][:args.limit]]
     runs = [(int(n), True) for n in args.stages.split(",") if n] + \
         [(int(n), False) for n in args.continuous.split(",") if n]
     if any(not 1 <= n <= model.n_q for n, _ in runs):
