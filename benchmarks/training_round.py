@@ -160,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     wall = (time.time() - t0) / 60 if args.wall_minutes is None else args.wall_minutes
     log = read_log(out)
     last_step = max(r["step"] for r in log)
-    steps = last_step - start_step  # --init starts at step 0; --resume counts from the shipped file's step
+    steps = last_step - start_step  # --init starts at step 0; --resume counts from where this call found the run
 
     half = out / "model_half.pt"
     rotcodec.load_model(out / "model.pt").save(half, half=True)
