@@ -57,7 +57,7 @@ def forward_fn(model, n_q: int, rounded: bool):
         if sr != model.sample_rate:
             y = torchaudio.functional.resample(y, model.sample_rate, sr)[..., : wav.shape[-1]]
         frames = -(-x.shape[-1] // model.hop_length) * x.shape[0]
-        bits = frames * n_q * int(np.log2(model.config.quantizer.codebook_size)) if rounded else 0
+        bits = int(frames * n_q * model.config.quantizer.bits) if rounded else 0
         return y.numpy(), bits // 8
 
     return roundtrip

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import subprocess
 import sys
 import time
@@ -87,7 +88,7 @@ def continue_from(run: Path, out: Path) -> None:
     keep = [r for r in rows if r["step"] <= cool[-1]] if stable.exists() and cool else rows
     out.mkdir(parents=True, exist_ok=True)
     (out / "log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in keep if r.get("split") != "cooldown"))
-    (out / "checkpoint.pt").write_bytes(source.read_bytes())
+    shutil.copyfile(source, out / "checkpoint.pt")
     print(f"continuing {source} (step {max(r['step'] for r in keep)})", flush=True)
 
 
@@ -171,9 +172,9 @@ def main(argv: list[str] | None = None) -> int:
         stable_half = out / "model_stable_half.pt"
         rotcodec.load_model(out / "model_stable.pt").save(stable_half, half=True)
         stable_scores = evaluate(stable_half, valid, out, tag="_stable")
-        print("before the cool-down -> after:", ", ".join(
-            f"{k:g} kbps {a:.3f} -> {b:.3f}" for k, a, b in zip(
-                KBPS, *(pesq_by_kbps(x[main_key]).values() for x in (stable_scores, scores)))), flush=True)
+        before, after = pesq_by_kbps(stable_scores[main_key]), pesq_by_kbps(scores[main_key])
+        print("before the cool-down -> after:", ", ".join(f"{k:g} kbps {before[k]:.3f} -> {after[k]:.3f}" for k in KBPS),
+              flush=True)
     ok, why = improved(scores[main_key], previous["scores"][main_key] if previous else None)
     recipe = load_recipe(args.recipe, args.sets)
     batch, segment = recipe.data.batch_size, recipe.data.segment_seconds
@@ -187,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{'improved' if ok else 'not improved'}{', shipped' if row['shipped'] else ''}")
     if args.ship:
         if ok:
-            shipped.write_bytes(half.read_bytes())
+            shutil.copyfile(half, shipped)
             scores_file.write_text(json.dumps({"round": args.round, "step": last_step,
                                                "hours_seen_total": row["hours_seen_total"],
                                                "scores": scores}, indent=2) + "\n")
