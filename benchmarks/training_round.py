@@ -31,6 +31,7 @@ import time
 from pathlib import Path
 
 import rotcodec
+from rotcodec.train.checkpoint import read_checkpoint
 from rotcodec.train.config import load_recipe
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -74,9 +75,10 @@ def improved(new: list[dict], old: list[dict] | None) -> tuple[bool, str]:
     return ok, why
 
 
-def continue_from(run: Path, out: Path) -> None:
+def continue_from(run: Path, out: Path) -> int:
     """Seed ``out`` with ``run``'s checkpoint from before its cool-down (``checkpoint_stable.pt``; its
-    last ``checkpoint.pt`` when it had none) and the log rows up to that step, to ``--resume`` it."""
+    last ``checkpoint.pt`` when it had none) and the log rows up to that step, to ``--resume`` it.
+    Returns the checkpoint's step."""
     if (out / "checkpoint.pt").exists():
         raise SystemExit(f"{out / 'checkpoint.pt'} exists; --continue-from needs a new --out")
     stable = run / "checkpoint_stable.pt"
@@ -89,7 +91,9 @@ def continue_from(run: Path, out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     (out / "log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in keep if r.get("split") != "cooldown"))
     shutil.copyfile(source, out / "checkpoint.pt")
-    print(f"continuing {source} (step {max(r['step'] for r in keep)})", flush=True)
+    step = int(read_checkpoint(out / "checkpoint.pt")["step"])
+    print(f"continuing {source} (step {step})", flush=True)
+    return step
 
 
 def card_row(row: dict) -> str:
@@ -142,13 +146,13 @@ def main(argv: list[str] | None = None) -> int:
     scores_file = PRETRAINED / f"{args.name}.scores.json"
     previous = json.loads(scores_file.read_text()) if scores_file.exists() else None
 
+    start_step = args.start_step
     if args.continue_from and not args.skip_train:
-        continue_from(Path(args.continue_from), out)
+        start_step = continue_from(Path(args.continue_from), out)
         args.resume = True
     t0 = time.time()
     # With --resume the run folder already holds earlier steps (a copy of the last round's run, say):
     # the row counts only the steps trained by this call. --start-step overrides (--skip-train).
-    start_step = args.start_step
     if start_step is None:
         start_step = max(r["step"] for r in read_log(out)) if args.resume and not args.skip_train else 0
     if not args.skip_train:
@@ -178,9 +182,14 @@ def main(argv: list[str] | None = None) -> int:
     ok, why = improved(scores[main_key], previous["scores"][main_key] if previous else None)
     recipe = load_recipe(args.recipe, args.sets)
     batch, segment = recipe.data.batch_size, recipe.data.segment_seconds
+    per_step = batch * segment / 3600
     hours_before = previous["hours_seen_total"] if previous else 0.0
+    if previous and start_step:
+        # Resumed from the shipped model's own run at an earlier step (the stable checkpoint before its
+        # cool-down): the cooled steps after it are not in this model's history.
+        hours_before -= max(0, previous["step"] - start_step) * per_step
     row = {"round": args.round, "hardware": args.hardware, "steps": steps, "batch": batch, "segment": segment,
-           "hours_seen_total": hours_before + steps * batch * segment / 3600, "wall_minutes": wall,
+           "hours_seen_total": hours_before + steps * per_step, "wall_minutes": wall,
            "scores": scores[main_key], "all_scores": scores, "stable_scores": stable_scores,
            "cooldown_minutes": args.cooldown, "shipped": bool(ok and args.ship), "rule": why}
     (out / "round.json").write_text(json.dumps(row, indent=2) + "\n")
