@@ -44,20 +44,13 @@ from rotcodec.evaluate import audio_files, score_clips
 from rotcodec.io.audio import read_audio
 from rotcodec.quantize.codebook_ops import nearest
 
+from limits import continuous  # the sibling script (its folder is on sys.path when run)
+
 
 def decoded_codewords(layer) -> torch.Tensor:
     """Every codeword of one stage after its output projection, ``[K, D]`` (latent space)."""
     k = layer.config.codebook_size
     return layer.decode(torch.arange(k)[None]).squeeze(0).t()
-
-
-def unrounded(model, latent: torch.Tensor, n_q: int) -> torch.Tensor:
-    """The first ``n_q`` stages with no rounding to codewords (as `benchmarks/limits.py`)."""
-    residual, total = latent, torch.zeros_like(latent)
-    for layer in model.quantizer.layers[:n_q]:
-        out = layer.out_proj(layer.project(residual).transpose(1, 2))
-        total, residual = total + out, residual - out
-    return total
 
 
 def beam_codes(tables: list[torch.Tensor], target: torch.Tensor, width: int) -> torch.Tensor:
@@ -143,7 +136,7 @@ def beam_encoder(model, n_q: int, width: int):
 
     def encode(latent: torch.Tensor) -> torch.Tensor:
         b, d, f = latent.shape
-        target = unrounded(model, latent, n_q).transpose(1, 2).reshape(-1, d)
+        target = continuous(model, latent, n_q).transpose(1, 2).reshape(-1, d)
         return beam_codes(tables, target, width).view(n_q, b, f).transpose(0, 1)
 
     return encode

@@ -2,11 +2,13 @@
 
 import importlib.util
 import itertools
+import sys
 from pathlib import Path
 
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))  # as when the script runs: it imports its sibling limits.py
 _spec = importlib.util.spec_from_file_location("rounding_probe", ROOT / "benchmarks" / "rounding.py")
 rounding = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(rounding)
