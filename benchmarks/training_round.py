@@ -1,8 +1,9 @@
 """One training round of the default model: train, evaluate, ship only if validation improved.
 
 A round continues the shipped default (``--init``, fresh optimizers: the optimizer state is too
-large to keep in the repo) or a run still on this machine (``--resume``, exact), for a wall-time
-budget; then evaluates the half-precision export with `rotcodec eval` at 1.5, 3 and 6 kbps on the
+large to keep in the repo; the learning rate restarts where the shipped run stood before its
+cool-down, ``lr_stable`` in its scores file, unless ``--set optim.lr=...``) or a run still on this
+machine (``--resume``, exact), for a wall-time budget; then evaluates the half-precision export with `rotcodec eval` at 1.5, 3 and 6 kbps on the
 corpus valid splits (the same clips every round) and compares it with the shipped file's scores,
 kept beside it in ``rotcodec/pretrained/<name>.scores.json``. The new weights replace the shipped
 file only when PESQ-WB at 3 and 6 kbps rose and 1.5 kbps did not fall (on the first --valid
@@ -96,6 +97,15 @@ def continue_from(run: Path, out: Path) -> int:
     return step
 
 
+def lr_before_cooldown(rows: list[dict]) -> float | None:
+    """The learning rate the run stood at when its cool-down began (its last logged one when it had
+    none): where a fresh machine's round, which restarts AdamW from the shipped weights, resumes the
+    schedule instead of the recipe's peak."""
+    cool = [r["step"] for r in rows if r.get("split") == "cooldown"]
+    lrs = [r for r in rows if "lr" in r and r.get("split") == "train" and (not cool or r["step"] <= cool[-1])]
+    return float(lrs[-1]["lr"]) if lrs else None
+
+
 def card_row(row: dict) -> str:
     s = {float(x["kbps_nominal"]): x for x in row["scores"]}
     cells = " | ".join(f"{s[k]['pesq']:.2f} / {s[k]['stoi']:.3f} / {s[k]['si_sdr']:.1f}" for k in KBPS)
@@ -155,12 +165,16 @@ def main(argv: list[str] | None = None) -> int:
     # the row counts only the steps trained by this call. --start-step overrides (--skip-train).
     if start_step is None:
         start_step = max(r["step"] for r in read_log(out)) if args.resume and not args.skip_train else 0
+    sets = list(args.sets)
+    fresh = not (args.resume or args.skip_train)  # --init from the shipped weights, AdamW restarted
+    if fresh and previous and previous.get("lr_stable") and not any(s.startswith("optim.lr=") for s in sets):
+        sets.append(f"optim.lr={previous['lr_stable']:.3g}")  # pick the schedule up where the shipped run was
     if not args.skip_train:
         cmd = [sys.executable, "-m", "rotcodec", "train", args.recipe, "--out", str(out), "--quiet"]
         cmd += [x for d in data for x in ("--data", d)]
         cmd += ["--resume"] if args.resume else ["--init", str(shipped)]
         limits = [f"train.max_minutes={args.minutes}", 'train.clock="wall"', f"train.cooldown_minutes={args.cooldown}"]
-        cmd += [x for s in args.sets + limits for x in ("--set", s)]
+        cmd += [x for s in sets + limits for x in ("--set", s)]
         run(cmd)
     wall = (time.time() - t0) / 60 if args.wall_minutes is None else args.wall_minutes
     log = read_log(out)
@@ -180,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
         print("before the cool-down -> after:", ", ".join(f"{k:g} kbps {before[k]:.3f} -> {after[k]:.3f}" for k in KBPS),
               flush=True)
     ok, why = improved(scores[main_key], previous["scores"][main_key] if previous else None)
-    recipe = load_recipe(args.recipe, args.sets)
+    recipe = load_recipe(args.recipe, sets)
     batch, segment = recipe.data.batch_size, recipe.data.segment_seconds
     per_step = batch * segment / 3600
     hours_before = previous["hours_seen_total"] if previous else 0.0
@@ -191,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     row = {"round": args.round, "hardware": args.hardware, "steps": steps, "batch": batch, "segment": segment,
            "hours_seen_total": hours_before + steps * per_step, "wall_minutes": wall,
            "scores": scores[main_key], "all_scores": scores, "stable_scores": stable_scores,
-           "cooldown_minutes": args.cooldown, "shipped": bool(ok and args.ship), "rule": why}
+           "cooldown_minutes": args.cooldown, "sets": sets, "shipped": bool(ok and args.ship), "rule": why}
     (out / "round.json").write_text(json.dumps(row, indent=2) + "\n")
     print(f"round {args.round}: {steps} steps in {wall:.0f} min; {why}; "
           f"{'improved' if ok else 'not improved'}{', shipped' if row['shipped'] else ''}")
@@ -200,6 +214,7 @@ def main(argv: list[str] | None = None) -> int:
             shutil.copyfile(half, shipped)
             scores_file.write_text(json.dumps({"round": args.round, "step": last_step,
                                                "hours_seen_total": row["hours_seen_total"],
+                                               "lr_stable": lr_before_cooldown(log),
                                                "scores": scores}, indent=2) + "\n")
         append_to_card(PRETRAINED / "MODEL_CARD.md", card_row(row))
     print(card_row(row))

@@ -1,0 +1,38 @@
+"""benchmarks/training_round.py: the pure pieces of a round (the shipping rule, the learning rate a
+fresh machine's round restarts at)."""
+
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from training_round import improved, lr_before_cooldown  # noqa: E402
+
+
+def _train(step, lr):
+    return {"step": step, "split": "train", "mel": 0.2, "lr": lr}
+
+
+def test_lr_before_cooldown_is_the_last_rate_before_the_cool_down_began():
+    rows = [_train(50, 1e-3), {"step": 100, "split": "valid", "mel": 0.2}, _train(100, 9e-4),
+            {"step": 100, "split": "cooldown", "minutes": 5.0}, _train(150, 4e-4), _train(200, 1e-5)]
+    assert lr_before_cooldown(rows) == 9e-4
+
+
+def test_lr_before_cooldown_without_a_cool_down_is_the_last_rate_and_none_without_rates():
+    assert lr_before_cooldown([_train(50, 1e-3), _train(100, 8e-4)]) == 8e-4
+    assert lr_before_cooldown([{"step": 100, "split": "valid", "mel": 0.2}]) is None
+
+
+def _scores(a, b, c):
+    return [{"kbps_nominal": k, "pesq": p} for k, p in zip((1.5, 3.0, 6.0), (a, b, c))]
+
+
+def test_shipping_rule_needs_3_and_6_kbps_up_and_1_5_not_down():
+    old = _scores(1.6, 1.9, 2.4)
+    assert improved(_scores(1.6, 2.0, 2.5), old)[0]
+    assert not improved(_scores(1.59, 2.0, 2.5), old)[0]
+    assert not improved(_scores(1.7, 1.9, 2.5), old)[0]
+    assert not improved(_scores(1.7, 2.0, 2.4), old)[0]
+    assert improved(_scores(1.0, 1.0, 1.0), None)[0]
