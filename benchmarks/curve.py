@@ -9,7 +9,9 @@ branch, which the next round does not continue (its own rows at the same steps f
 
     python benchmarks/curve.py runs/round2 runs/round3 --every 2000
 
-prints the model card's curve table. Hours seen count ``--batch-seconds`` of audio a step.
+prints the model card's curve table. A round begun on a fresh machine from the shipped weights
+(``--init``) counts its steps from 0: ``runs/round4@34091`` adds the shipped model's 34,091 steps
+to its rows. Hours seen count ``--batch-seconds`` of audio a step.
 """
 
 from __future__ import annotations
@@ -19,29 +21,39 @@ import json
 from pathlib import Path
 
 
-def read_rows(run: Path) -> tuple[list[dict], int | None]:
-    """``(valid rows in order, step the cool-down began or None)`` of one run folder."""
+def run_arg(text: str) -> tuple[Path, int]:
+    """``RUN`` or ``RUN@STEPS`` (steps the run's model had before its step 0) -> ``(folder, steps)``."""
+    path, at, steps = text.rpartition("@")
+    if at and steps.isdigit():
+        return Path(path), int(steps)
+    return Path(text), 0
+
+
+def read_rows(run: Path, offset: int = 0) -> tuple[list[dict], int | None]:
+    """``(valid rows in order, step the cool-down began or None)`` of one run folder, its steps
+    counted from ``offset``."""
     rows, cooldown = [], None
     with open(run / "log.jsonl", encoding="utf-8") as f:
         for line in f:
             row = json.loads(line)
             if row.get("split") == "valid":
-                rows.append(row)
+                rows.append({**row, "step": row["step"] + offset})
             elif row.get("split") == "cooldown":
-                cooldown = row["step"]
+                cooldown = row["step"] + offset
     return rows, cooldown
 
 
-def curve(runs: list[Path], every: int) -> list[tuple[dict, str]]:
+def curve(runs: list[Path | tuple[Path, int]], every: int) -> list[tuple[dict, str]]:
     """``(row, label)`` for every ``every``-th step and each run's last row; rows copied from an
-    earlier run are given once."""
+    earlier run are given once. A run is a folder or ``(folder, steps before its step 0)``."""
     out, seen = [], set()
-    for run in runs:
-        rows, cooldown = read_rows(run)
+    for item in runs:
+        run, offset = item if isinstance(item, tuple) else (item, 0)
+        rows, cooldown = read_rows(run, offset)
         last = rows[-1]["step"] if rows else None
         for row in rows:
             step, key = row["step"], json.dumps(row, sort_keys=True)
-            if key in seen or (step % every and step != last):
+            if key in seen or ((step - offset) % every and step != last):  # the grid of the run's own steps
                 continue
             seen.add(key)
             out.append((row, f" ({run.name} cool-down)" if cooldown is not None and step > cooldown else ""))
@@ -59,7 +71,8 @@ def table(items: list[tuple[dict, str]], batch_seconds: float) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("runs", nargs="+", type=Path, help="run folders, oldest first")
+    ap.add_argument("runs", nargs="+", type=run_arg,
+                    help="run folders, oldest first; RUN@STEPS for a run begun with --init from a model with STEPS steps")
     ap.add_argument("--every", type=int, default=2000, help="print every N-th step (and each run's last)")
     ap.add_argument("--batch-seconds", type=float, default=8.0, help="seconds of audio a step (batch x segment)")
     args = ap.parse_args(argv)

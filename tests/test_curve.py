@@ -34,3 +34,13 @@ def test_curve_gives_copied_rows_once_and_marks_the_cooled_branch(tmp_path):
         ["| 3,500 (a cool-down)", "3500.0", "0.265", "2.30"],  # a run's last row, off the grid
         ["| 4,000", "4000.0", "0.260", "2.10"],
     ]
+
+
+def test_curve_counts_a_fresh_machines_round_from_the_steps_given_after_at_on_its_own_grid(tmp_path):
+    # round c began with --init from a model with 4,500 steps; its own log counts from 0, the grid too
+    _write(tmp_path / "c", [_valid(1000, 2.4), {"step": 1500, "split": "cooldown", "minutes": 5.0}, _valid(2000, 2.5)])
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "curve.py"), f"{tmp_path / 'c'}@4500",
+                           "--every", "1000", "--batch-seconds", "3600"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    body = [line.split(" | ")[:4] for line in proc.stdout.splitlines()[2:]]
+    assert body == [["| 5,500", "5500.0", "0.290", "2.40"], ["| 6,500 (c cool-down)", "6500.0", "0.280", "2.50"]]
