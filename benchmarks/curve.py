@@ -5,7 +5,8 @@ PESQ-WB, SI-SDR, mel at half the stages) and, when the round cooled its learning
 ``cooldown`` row at the step it began. A round continued with ``--continue-from`` copies the
 previous log up to that step, so later logs repeat earlier rows: a row equal to one already
 printed is left out. Rows after a cool-down began are marked with their run's name: the cooled
-branch, which the next round does not continue (its own rows at the same steps follow it).
+branch, which a ``--continue-from`` round does not continue (its own rows at the same steps
+follow it) and a fresh machine's ``--init`` round does.
 
     python benchmarks/curve.py runs/round2 runs/round3 --every 2000
 

@@ -3,8 +3,8 @@
 A round continues the shipped default (``--init``, fresh optimizers: the optimizer state is too
 large to keep in the repo; the learning rate restarts where the shipped run stood before its
 cool-down, ``lr_stable`` in its scores file, unless ``--set optim.lr=...``) or a run still on this
-machine (``--resume``, exact), for a wall-time budget; then evaluates the half-precision export with `rotcodec eval` at 1.5, 3 and 6 kbps on the
-corpus valid splits (the same clips every round) and compares it with the shipped file's scores,
+machine (``--resume``, exact), for a wall-time budget; then evaluates the half-precision export
+with `rotcodec eval` at 1.5, 3 and 6 kbps on the corpus valid splits (the same clips every round) and compares it with the shipped file's scores,
 kept beside it in ``rotcodec/pretrained/<name>.scores.json``. The new weights replace the shipped
 file only when PESQ-WB at 3 and 6 kbps rose and 1.5 kbps did not fall (on the first --valid
 folder, ``speech16k/valid``); with ``--ship`` that is done, and the round's row is appended to the
