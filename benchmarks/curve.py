@@ -44,12 +44,11 @@ def read_rows(run: Path, offset: int = 0) -> tuple[list[dict], int | None]:
     return rows, cooldown
 
 
-def curve(runs: list[Path | tuple[Path, int]], every: int) -> list[tuple[dict, str]]:
+def curve(runs: list[tuple[Path, int]], every: int) -> list[tuple[dict, str]]:
     """``(row, label)`` for every ``every``-th step and each run's last row; rows copied from an
-    earlier run are given once. A run is a folder or ``(folder, steps before its step 0)``."""
+    earlier run are given once. A run is ``(folder, steps before its step 0)``, as ``run_arg`` gives."""
     out, seen = [], set()
-    for item in runs:
-        run, offset = item if isinstance(item, tuple) else (item, 0)
+    for run, offset in runs:
         rows, cooldown = read_rows(run, offset)
         last = rows[-1]["step"] if rows else None
         for row in rows:
