@@ -4,11 +4,12 @@ A round continues the shipped default (``--init``, fresh optimizers: the optimiz
 large to keep in the repo; the learning rate restarts where the shipped run stood before its
 cool-down, ``lr_stable`` in its scores file, unless ``--set optim.lr=...``) or a run still on this
 machine (``--resume``, exact), for a wall-time budget; then evaluates the half-precision export
-with `rotcodec eval` at 1.5, 3 and 6 kbps on the corpus valid splits (the same clips every round) and compares it with the shipped file's scores,
-kept beside it in ``rotcodec/pretrained/<name>.scores.json``. The new weights replace the shipped
-file only when PESQ-WB at 3 and 6 kbps rose and 1.5 kbps did not fall (on the first --valid
-folder, ``speech16k/valid``); with ``--ship`` that is done, and the round's row is appended to the
-model card's "Training log" either way.
+with `rotcodec eval` at 1.5, 3 and 6 kbps on the corpus valid splits (the same clips every round)
+and compares it with the shipped file's scores, kept beside it in
+``rotcodec/pretrained/<name>.scores.json``. The new weights replace the shipped file only when
+PESQ-WB at 3 and 6 kbps rose and 1.5 kbps did not fall (on the first --valid folder,
+``speech16k/valid``); with ``--ship`` that is done, and the round's row is appended to the model
+card's "Training log" either way.
 
 With ``--cooldown M`` the learning rate falls linearly to 0 over the round's last M minutes
 (warmup-stable-decay): the cooled weights are what the round evaluates and may ship; the run as
