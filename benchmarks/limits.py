@@ -11,8 +11,8 @@ if it is close, the encoder and decoder (their size, losses or training) hold th
     python benchmarks/limits.py --model stft16k-cpu --data ~/.cache/rotcodec-corpus/speech16k/valid \\
         --stages 1,3,6,12 --continuous 3,6,12 --json runs/limits.json
 
-Everything here is a forward pass (no files written but the JSON); the rounded rows use the
-quantizer's eval-mode forward, which equals ``decode(encode(x, n_q))``.
+Everything here is a forward pass (no files written but the JSON); the rounded rows code the
+latent as the codec does, ``decode(encode(x, n_q))`` (greedy, or the model's beam search).
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ def forward_fn(model, n_q: int, rounded: bool):
             x = torchaudio.functional.resample(x, sr, model.sample_rate)
         x = x[:, None]  # channels as a batch of mono clips
         latent = model.encoder(model._pad(x))
-        z = model.quantizer(latent, n_q).quantized if rounded else continuous(model, latent, n_q)
+        z = model.quantizer.decode(model.quantizer.encode(latent, n_q)) if rounded else continuous(model, latent, n_q)
         y = model.decoder(z)[..., : x.shape[-1]]
         y = y[:, 0]
         if sr != model.sample_rate:

@@ -69,13 +69,21 @@ def _describe(path: Path, header: Header) -> str:
             f"{size * 8 / seconds / 1000:.3f} kbps ({size} bytes)")
 
 
+def _load(args, device) -> api.Codec:
+    """The model named by ``--model``, encoding with ``--beam`` paths when given."""
+    if args.beam is not None and args.beam < 1:
+        raise CLIError(f"--beam must be >= 1, got {args.beam}")
+    model = api.load_model(args.model, device)
+    return model if args.beam is None else model.set_beam(args.beam)
+
+
 def cmd_compress(args) -> int:
     if args.output == "-":
         return _compress_to_stdout(args)
     device = _device(args.device)
     check_output(Path(args.output), args.force)
     audio_info(args.input)  # a missing or unreadable input is reported before any model error
-    model = api.load_model(args.model, device)
+    model = _load(args, device)
     header = api.compress_file(args.input, args.output, model, kbps=args.kbps, force=args.force,
                                progress=_progress(args))
     _say(args, _describe(Path(args.output), header))
@@ -107,7 +115,7 @@ def _compress_to_stdout(args) -> int:
         raise CLIError("refusing to write binary .rcq data to a terminal; redirect or pipe standard output")
     device = _device(args.device)
     audio_info(args.input)
-    model = api.load_model(args.model, device)
+    model = _load(args, device)
     header = api.compress_file(args.input, sys.stdout.buffer, model, kbps=args.kbps, progress=_progress(args))
     sys.stdout.buffer.flush()
     if not args.quiet:
@@ -138,7 +146,7 @@ def cmd_tokenize(args) -> int:
         raise CLIError(f"no such folder: {args.input}")
     if args.jobs < 1:
         raise CLIError(f"--jobs must be >= 1, got {args.jobs}")
-    model = api.load_model(args.model, _device(args.device))
+    model = _load(args, _device(args.device))
     bar = ProgressLine("tokenize") if _progress(args) else None
     try:
         summary = tokenize_folder(args.input, args.output, model, kbps=args.kbps, fmt=args.format,
@@ -207,7 +215,7 @@ def cmd_roundtrip(args) -> int:
     device = _device(args.device)
     check_output(Path(args.output), args.force)
     audio_info(args.input)
-    model = api.load_model(args.model, device)
+    model = _load(args, device)
     with tempfile.TemporaryDirectory(prefix="rotcodec-") as tmp:
         rcq = Path(tmp) / "roundtrip.rcq"
         header = api.compress_file(args.input, rcq, model, kbps=args.kbps, progress=_progress(args))
@@ -247,7 +255,7 @@ def cmd_eval(args) -> int:
         raise CLIError(f"{args.json} exists (use --force to overwrite)")
     if args.json and not Path(args.json).resolve().parent.is_dir():
         raise CLIError(f"no such folder for --json: {Path(args.json).parent}")
-    model = api.load_model(args.model, _device(args.device))
+    model = _load(args, _device(args.device))
     for kbps in kbps_list:
         model.n_q_for_kbps(kbps)  # a bitrate below one stage fails here, before any work
     files = audio_files(args.data, args.limit)
@@ -337,9 +345,10 @@ def cmd_report(args) -> int:
         files = [src]
     else:
         raise FileNotFoundError(f"no such file or folder: {src}")
-    model = api.load_model(args.model, _device(args.device))
+    model = _load(args, _device(args.device))
     command = ["rotcodec", "report", str(src), str(out), "--kbps", args.kbps]
-    for flag, value in (("--model", args.model), ("--clips", args.clips), ("--seconds", args.seconds)):
+    for flag, value in (("--model", args.model), ("--beam", args.beam), ("--clips", args.clips),
+                        ("--seconds", args.seconds)):
         if value is not None:
             command += [flag, str(value)]
     command += ["--opus"] * args.opus + ["--max-mb", f"{max_mb:g}"] * (args.max_mb is not None)
@@ -371,10 +380,14 @@ def _int_list(text: str, flag: str) -> list[int]:
 
 
 # ----- parser ------------------------------------------------------------------------------------
-def _add_common(p: argparse.ArgumentParser, kbps: bool) -> None:
+def _add_common(p: argparse.ArgumentParser, kbps: bool, beam: bool = False) -> None:
     if kbps:
         p.add_argument("--kbps", type=float, default=None,
                        help="target bitrate per channel (default: all stages of the model)")
+    if beam:
+        p.add_argument("--beam", type=int, default=None, metavar="N",
+                       help="encoder search: code paths kept per frame (1: greedy, fastest; "
+                            "default: the model's setting, 4 for the bundled model)")
     p.add_argument("--model", default=None,
                    help="model file (from `rotcodec train` or Codec.save) or bundled model name")
     p.add_argument("--device", default="cpu", help="torch device (default: cpu)")
@@ -405,7 +418,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("compress", help="audio file -> .rcq token file")
     p.add_argument("input", help="audio file (wav, flac, ogg)")
     p.add_argument("output", help="the .rcq file to write ('-': standard output)")
-    _add_common(p, kbps=True)
+    _add_common(p, kbps=True, beam=True)
     p.set_defaults(func=cmd_compress)
 
     p = sub.add_parser("decompress", help=".rcq token file -> audio file")
@@ -421,7 +434,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("roundtrip", help="compress and decompress, print bitrate and quality metrics")
     p.add_argument("input", help="audio file")
     p.add_argument("output", help="decoded audio file to write")
-    _add_common(p, kbps=True)
+    _add_common(p, kbps=True, beam=True)
     p.set_defaults(func=cmd_roundtrip)
 
     p = sub.add_parser("eval", help="PESQ-WB, STOI, mel distance, SI-SDR and real bitrate over a folder")
@@ -432,7 +445,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plot", default=None, metavar="DIR",
                    help="write PNGs to DIR: usage per stage, spectrograms original vs decoded (needs matplotlib)")
     p.add_argument("--plot-clips", type=int, default=3, help="files drawn as spectrograms with --plot (default 3)")
-    _add_common(p, kbps=False)
+    _add_common(p, kbps=False, beam=True)
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("bench", help="encode/decode speed, long-file memory, and EnCodec in the same run")
@@ -463,7 +476,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seconds", type=float, default=None, help="use only the first S seconds of each file")
     p.add_argument("--max-mb", type=float, default=None,
                    help="refuse to write a page bigger than this many MB (default 50)")
-    _add_common(p, kbps=False)
+    _add_common(p, kbps=False, beam=True)
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("tokenize", help="every audio file under a folder -> token files + manifest.jsonl")
@@ -474,7 +487,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
     p.add_argument("--exact", action="store_true",
                    help="float64 encoding: codes never depend on chunking (about 2.5x slower)")
-    _add_common(p, kbps=True)
+    _add_common(p, kbps=True, beam=True)
     p.set_defaults(func=cmd_tokenize)
 
     p = sub.add_parser("detokenize", help="token folder (with its manifest.jsonl) -> audio files")

@@ -42,6 +42,10 @@ class QuantizerConfig:
         straight to the encoder latent, so the latent gets the sum over active stages) or
         ``"chained"`` (residuals keep the estimators' graph, as in EnCodec/DAC).
     dropout: probability, per batch item, of training with a random number of stages 1..n_q.
+    beam: how encoding chooses codes: 1 is greedy residual coding (each stage takes its nearest
+        code); ``B > 1`` keeps the ``B`` best code paths per frame by summed code-space error
+        (:mod:`rotcodec.quantize.search`). Encoding only: training, the weights and every decoder
+        are the same, so it is left out of config equality (a checkpoint resumes under any beam).
     """
 
     n_q: int = 12
@@ -58,8 +62,10 @@ class QuantizerConfig:
     residual_route: str = "detached"
     dropout: float = 0.5
     eps: float = 1e-6
+    beam: int = field(default=1, compare=False)
 
     def __post_init__(self) -> None:
+        _check(isinstance(self.beam, int) and self.beam >= 1, f"quantizer.beam must be an integer >= 1, got {self.beam!r}")
         _check(self.n_q >= 1, f"quantizer.n_q must be >= 1, got {self.n_q}")
         _check(self.codebook_size >= 2, f"quantizer.codebook_size must be >= 2, got {self.codebook_size}")
         _check(self.code_dim >= 1, f"quantizer.code_dim must be >= 1, got {self.code_dim}")

@@ -7,7 +7,7 @@ their extension: ``b.wav.rcq``) and records one JSON line per file in ``OUT_DIR/
 
     {"path": "a/b.wav", "tokens": "a/b.rcq", "format": "rcq", "duration": 2.5,
      "sample_rate": 44100, "channels": 1, "length": 110250, "frames": 125, "n_q": 6,
-     "codebook_size": 1024, "model": "speech16k-cpu@1", "model_hash": "…", "exact": false}
+     "codebook_size": 1024, "model": "speech16k-cpu@1", "model_hash": "…", "exact": false, "beam": 4}
     {"path": "c/broken.wav", "error": "not a readable audio file: …"}
 
 ``.npy`` token files hold int16 ``[C, n_q, F]`` (no header: the manifest line is their header).
@@ -17,9 +17,9 @@ file exists, and retries errors. Each token file is written to a hidden temp fil
 line appended, and only then renamed into place, so a killed run leaves either a finished token
 file with its line, or no token file (stale temp files are removed by the next run). A token
 file that exists without a line is someone else's: it is left alone (an error line) unless
-``force``. Settings that differ from the folder's (model weights, n_q, format) are refused
-unless ``force``, which redoes everything. At the end the manifest is rewritten, one line per
-file, sorted.
+``force``. Settings that differ from the folder's (model weights, n_q, format, exact, beam) are
+refused unless ``force``, which redoes everything. At the end the manifest is rewritten, one line
+per file, sorted.
 """
 
 from __future__ import annotations
@@ -53,7 +53,8 @@ __all__ = ["AUDIO_SUFFIXES", "FORMATS", "MANIFEST", "Summary", "audio_files", "d
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3")
 FORMATS = ("rcq", "npy")
 MANIFEST = "manifest.jsonl"
-_SETTINGS = ("model_hash", "n_q", "format", "exact")  # what every ok line of one folder shares
+_SETTINGS = ("model_hash", "n_q", "format", "exact", "beam")  # what every ok line of one folder shares
+_OLDER = {"beam": 1}  # settings that manifests written before them lack, and what those lines used
 
 
 @dataclass(frozen=True)
@@ -182,7 +183,8 @@ def _code_one(job: _Job) -> tuple[dict, str | None]:
                  "duration": round(length / sample_rate, 6), "sample_rate": sample_rate,
                  "channels": channels, "length": length, "frames": int(codes.shape[-1]),
                  "n_q": int(codes.shape[1]), "codebook_size": model.config.quantizer.codebook_size,
-                 "model": _WORKER["id"], "model_hash": _WORKER["hash"], "exact": job.exact}
+                 "model": _WORKER["id"], "model_hash": _WORKER["hash"], "exact": job.exact,
+                 "beam": model.config.quantizer.beam}
         target = Path(job.target)
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
@@ -209,7 +211,8 @@ def _check_settings(entries: dict[str, dict], want: dict, force: bool, out_dir: 
     for entry in entries.values():
         if "error" in entry:
             continue
-        diff = [f"{k} {entry.get(k)!r} (now {want[k]!r})" for k in _SETTINGS if entry.get(k) != want[k]]
+        had = {k: entry.get(k, _OLDER.get(k)) for k in _SETTINGS}
+        diff = [f"{k} {had[k]!r} (now {want[k]!r})" for k in _SETTINGS if had[k] != want[k]]
         if diff and not force:
             raise FileExistsError(
                 f"{out_dir} holds tokens made with other settings ({', '.join(diff)}, e.g. for "
@@ -256,7 +259,8 @@ def tokenize_folder(in_dir: str | os.PathLike, out_dir: str | os.PathLike, model
         raise FileNotFoundError(f"folder does not exist: {out_dir.parent}")
     out_dir.mkdir(exist_ok=True)
     entries = read_manifest(out_dir)
-    want = {"model_hash": weights_hash(codec), "n_q": n_q, "format": fmt, "exact": bool(exact)}
+    want = {"model_hash": weights_hash(codec), "n_q": n_q, "format": fmt, "exact": bool(exact),
+            "beam": codec.config.quantizer.beam}
     _check_settings(entries, want, force, out_dir)
     _remove_stale_temps(out_dir)
 

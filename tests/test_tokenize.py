@@ -120,6 +120,28 @@ def test_detokenize_reports_malformed_tokens_and_goes_on(corpus, tmp_path, model
     assert not list(back.rglob("*.tmp"))
 
 
+def test_the_beam_is_a_setting_of_the_folder(corpus, tmp_path, model_path, capsys):
+    out = tmp_path / "tok"
+    assert _tokenize(corpus, out, model_path, "--beam", "3", "--jobs", "2", "--exact") == 1  # broken.wav
+    entry = read_manifest(out)["one.wav"]
+    assert entry["beam"] == 3
+    searched = rotcodec.encode(str(corpus / "one.wav"), model=rotcodec.load_model(model_path).set_beam(3), exact=True)
+    assert np.array_equal(load_codes(out / "one.rcq"), searched)  # the workers searched too
+    assert not np.array_equal(searched, rotcodec.encode(str(corpus / "one.wav"), model=model_path, exact=True))
+    capsys.readouterr()
+    assert _tokenize(corpus, out, model_path, "--exact") == 1
+    assert "other settings (beam 3 (now 1)" in capsys.readouterr().err
+    # A manifest written before the setting existed has no "beam": its lines were coded greedily.
+    lines = [json.loads(ln) for ln in (out / MANIFEST).read_text().splitlines()]
+    for line in lines:
+        line.pop("beam", None)
+    (out / MANIFEST).write_text("".join(json.dumps(ln) + "\n" for ln in lines))
+    assert _tokenize(corpus, out, model_path, "--beam", "2", "--exact") == 1
+    assert "other settings (beam 1 (now 2)" in capsys.readouterr().err
+    assert _tokenize(corpus, out, model_path, "--beam", "0") == 1
+    assert "--beam must be >= 1" in capsys.readouterr().err
+
+
 def test_two_jobs_give_the_same_tokens(corpus, tmp_path, model_path):
     one, two = tmp_path / "one", tmp_path / "two"
     _tokenize(corpus, one, model_path, "--exact")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+from dataclasses import replace
 from typing import NamedTuple
 
 import torch
@@ -108,6 +109,15 @@ class Codec(nn.Module):
                 f"{kbps} kbps is below one stage ({per_stage:g} kbps) for this model; "
                 f"choose between {per_stage:g} and {self.bitrate() / 1000:g} kbps")
         return n_q
+
+    def set_beam(self, width: int) -> "Codec":
+        """Encode with a beam search of ``width`` code paths per frame from now on (1: greedy
+        residual coding); returns the model. The weights and decoding do not change; a saved
+        model file keeps the setting (``config.quantizer.beam``)."""
+        self.config = replace(self.config, quantizer=replace(self.config.quantizer, beam=int(width)))
+        if isinstance(self.quantizer, ResidualVQ):
+            self.quantizer.config = self.config.quantizer
+        return self
 
     # ----- coding ----------------------------------------------------------------------------
     def _check_wav(self, wav: torch.Tensor) -> None:

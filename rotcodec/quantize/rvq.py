@@ -10,7 +10,8 @@ Gradient route (``config.residual_route``), a named choice:
     "chained":  residuals keep the estimators' graph (EnCodec/DAC); under straight-through the
                 encoder receives ``g`` once, through the first stage.
 Both give the same forward values, and in eval mode ``decode(encode(z, n))`` equals
-``forward(z, n).quantized``.
+``forward(z, n).quantized`` when ``config.beam`` is 1 (greedy coding, what training sees); a wider
+beam makes ``encode`` search code paths (:mod:`rotcodec.quantize.search`) for the same decoder.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import torch
 from torch import nn
 
 from rotcodec.config import QuantizerConfig
+from rotcodec.quantize.search import beam_codes
 from rotcodec.quantize.vq import VectorQuantizer
 
 __all__ = ["ResidualVQ", "RVQResult"]
@@ -99,9 +101,13 @@ class ResidualVQ(nn.Module):
         return RVQResult(quantized, torch.stack(codes, dim=1), losses, metrics, n_active)
 
     @torch.no_grad()
-    def encode(self, z: torch.Tensor, n_q: int | None = None) -> torch.Tensor:
-        """``z [B, dim, F]`` -> codes ``[B, n_q, F]`` (int64)."""
+    def encode(self, z: torch.Tensor, n_q: int | None = None, beam: int | None = None) -> torch.Tensor:
+        """``z [B, dim, F]`` -> codes ``[B, n_q, F]`` (int64), searched with ``beam`` paths
+        (default ``config.beam``; 1 is greedy)."""
         n_q = self._check_n_q(n_q)
+        beam = self.config.beam if beam is None else int(beam)
+        if beam != 1:
+            return beam_codes(z, self.layers[:n_q], beam)
         residual = z
         codes = []
         for layer in self.layers[:n_q]:
