@@ -9,7 +9,9 @@ and compares it with the shipped file's scores, kept beside it in
 ``rotcodec/pretrained/<name>.scores.json``. The new weights replace the shipped file only when
 PESQ-WB at 3 and 6 kbps rose and 1.5 kbps did not fall (on the first --valid folder,
 ``speech16k/valid``); with ``--ship`` that is done, and the round's row is appended to the model
-card's "Training log" either way.
+card's "Training log" either way. Scores compare like with like: when the new model encodes with
+another beam (``quantizer.beam``) than the shipped scores were measured with, the shipped weights
+are scored again at the new beam first.
 
 With ``--cooldown M`` the learning rate falls linearly to 0 over the round's last M minutes
 (warmup-stable-decay): the cooled weights are what the round evaluates and may ship; the run as
@@ -75,6 +77,11 @@ def improved(new: list[dict], old: list[dict] | None) -> tuple[bool, str]:
     ok = a[3.0] > b[3.0] and a[6.0] > b[6.0] and a[1.5] >= b[1.5]
     why = ", ".join(f"{k:g} kbps {b[k]:.3f} -> {a[k]:.3f}" for k in KBPS)
     return ok, why
+
+
+def shipped_beam(previous: dict | None) -> int:
+    """The encoder beam the shipped scores were measured with (files before the setting: greedy, 1)."""
+    return int(previous.get("beam", 1)) if previous else 1
 
 
 def continue_from(run: Path, out: Path) -> int:
@@ -194,6 +201,14 @@ def main(argv: list[str] | None = None) -> int:
         before, after = pesq_by_kbps(stable_scores[main_key]), pesq_by_kbps(scores[main_key])
         print("before the cool-down -> after:", ", ".join(f"{k:g} kbps {before[k]:.3f} -> {after[k]:.3f}" for k in KBPS),
               flush=True)
+    beam = rotcodec.load_model(half).config.quantizer.beam
+    if previous and shipped_beam(previous) != beam:
+        # The shipped scores were measured with another encoder beam: score the shipped weights as
+        # the new model encodes, so that the rule compares weights, not searches.
+        baseline = out / "shipped_half.pt"
+        rotcodec.load_model(shipped).set_beam(beam).save(baseline, half=True)
+        print(f"shipped scores are for beam {shipped_beam(previous)}; scoring the shipped weights at beam {beam}", flush=True)
+        previous = {**previous, "beam": beam, "scores": evaluate(baseline, valid[:1], out, tag=f"_shipped_beam{beam}")}
     ok, why = improved(scores[main_key], previous["scores"][main_key] if previous else None)
     recipe = load_recipe(args.recipe, sets)
     batch, segment = recipe.data.batch_size, recipe.data.segment_seconds
@@ -215,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
             shutil.copyfile(half, shipped)
             scores_file.write_text(json.dumps({"round": args.round, "step": last_step,
                                                "hours_seen_total": row["hours_seen_total"],
-                                               "lr_stable": lr_before_cooldown(log),
+                                               "lr_stable": lr_before_cooldown(log), "beam": beam,
                                                "scores": scores}, indent=2) + "\n")
         append_to_card(PRETRAINED / "MODEL_CARD.md", card_row(row))
     print(card_row(row))

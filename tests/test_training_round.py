@@ -1,5 +1,5 @@
 """benchmarks/training_round.py: the pure pieces of a round (the shipping rule, the learning rate a
-fresh machine's round restarts at)."""
+fresh machine's round restarts at, the beam the shipped scores were measured with)."""
 
 import sys
 from pathlib import Path
@@ -7,7 +7,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from training_round import improved, lr_before_cooldown  # noqa: E402
+from training_round import improved, lr_before_cooldown, shipped_beam  # noqa: E402
 
 
 def _train(step, lr):
@@ -36,3 +36,9 @@ def test_shipping_rule_needs_3_and_6_kbps_up_and_1_5_not_down():
     assert not improved(_scores(1.7, 1.9, 2.5), old)[0]
     assert not improved(_scores(1.7, 2.0, 2.4), old)[0]
     assert improved(_scores(1.0, 1.0, 1.0), None)[0]
+
+
+def test_shipped_scores_without_a_beam_were_measured_greedily():
+    assert shipped_beam(None) == 1
+    assert shipped_beam({"scores": {}}) == 1
+    assert shipped_beam({"scores": {}, "beam": 4}) == 4
