@@ -160,8 +160,8 @@ def _write_long_wav(path: Path, minutes: float, sample_rate: int) -> None:
 _PHASE = """
 import json, resource, sys, time
 import rotcodec
-phase, model, src, dst = sys.argv[1:5]
-codec = rotcodec.load_model(model or None)
+phase, model, src, dst, beam = sys.argv[1:6]
+codec = rotcodec.load_model(model or None).set_beam(int(beam))
 t0 = time.perf_counter()
 if phase == "compress":
     rotcodec.compress_file(src, dst, codec, force=True)
@@ -176,16 +176,18 @@ print(json.dumps({"seconds": seconds, "peak_rss_mb": peak / 1024}))
 """
 
 
-def bench_long(model_arg: str | None, sample_rate: int, minutes: float, workdir: str | None = None) -> dict:
+def bench_long(model_arg: str | None, sample_rate: int, minutes: float, workdir: str | None = None,
+               beam: int = 1) -> dict:
     """Compress then decompress an N-minute speech-like file, each phase in a fresh process
-    (peak RSS of that process, time without interpreter start-up and model loading)."""
+    (peak RSS of that process, time without interpreter start-up and model loading), encoding
+    with a beam of ``beam`` code paths."""
     with tempfile.TemporaryDirectory(prefix="rotcodec-bench-", dir=workdir) as tmp:
         tmp = Path(tmp)
         wav, rcq, out = tmp / "long.wav", tmp / "long.rcq", tmp / "long_out.wav"
         _write_long_wav(wav, minutes, sample_rate)
         result = {"minutes": minutes, "sample_rate": sample_rate}
         for phase, src, dst in (("compress", wav, rcq), ("decompress", rcq, out)):
-            cmd = [sys.executable, "-c", _PHASE, phase, model_arg or "", str(src), str(dst)]
+            cmd = [sys.executable, "-c", _PHASE, phase, model_arg or "", str(src), str(dst), str(beam)]
             proc = subprocess.run(cmd, capture_output=True, text=True)
             if proc.returncode != 0:
                 raise RuntimeError(f"long-file {phase} failed: {proc.stderr.strip().splitlines()[-1:]}")
@@ -260,7 +262,7 @@ def _ratio(ours: list[dict], theirs: list[dict] | str) -> list[dict]:
 def markdown(report: dict) -> str:
     """The report as markdown tables."""
     m = report["machine"]
-    lines = [f"Model {report['model_name']}. Machine: {m['cpu']}, {m['cpu_count']} CPUs, torch {m['torch']} ({m['torch_threads']} threads)"
+    lines = [f"Model {report['model_name']} (encoder beam {report.get('beam', 1)}). Machine: {m['cpu']}, {m['cpu_count']} CPUs, torch {m['torch']} ({m['torch_threads']} threads)"
              + (f", GPU {m['gpu']}" if "gpu" in m else "") + f"; clips of {report['seconds']:g} s.", ""]
     if report.get("api"):
         lines += ["API round trip (rotcodec.compress + decompress, 1 mono clip), x real time:", "",
@@ -299,7 +301,8 @@ def run_bench(model, model_arg: str | None, device: torch.device, seconds: float
     """Run the selected benchmarks and return the report (see the module docstring)."""
     batches = batches or ([1, 16, 64] if device.type == "cuda" else [1, 16])
     kbps_list = kbps_list or [1.5, 3.0, 6.0]
-    report: dict = {"machine": machine(device), "seconds": seconds, "model_name": model.config.name}
+    report: dict = {"machine": machine(device), "seconds": seconds, "model_name": model.config.name,
+                    "beam": model.config.quantizer.beam}
     log(f"bench: {model.config.name} on {device}, {torch.get_num_threads()} threads")
     report["api"] = bench_api(model, seconds, kbps_list, repeats)
     report["model"] = bench_model(model, seconds, batches, kbps_list, repeats)
@@ -307,6 +310,6 @@ def run_bench(model, model_arg: str | None, device: torch.device, seconds: float
     report["ratio"] = _ratio(report["model"], report["encodec"])
     if long_minutes > 0:
         log(f"bench: {long_minutes:g}-minute file ...")
-        report["long"] = bench_long(model_arg, model.sample_rate, long_minutes)
+        report["long"] = bench_long(model_arg, model.sample_rate, long_minutes, beam=report["beam"])
     report["train"] = [bench_train(r, device, train_steps) for r in (train_recipes or [])]
     return report

@@ -311,7 +311,7 @@ def cmd_bench(args) -> int:
             if not path.is_file():
                 raise CLIError(f"--train: no recipe {name!r} (a .toml path, or a name in {folder})")
             recipes.append(str(path))
-    model = api.load_model(args.model, device)
+    model = _load(args, device)
     report = run_bench(model, args.model, device, seconds=args.seconds, batches=batches,
                        kbps_list=_kbps_list(args.kbps), repeats=args.repeats, encodec=not args.no_encodec,
                        long_minutes=args.long_minutes, train_recipes=recipes, train_steps=args.train_steps,
@@ -462,6 +462,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--json", default=None, metavar="OUT", help="also write the report as JSON")
     p.add_argument("--model", default=None, help="model file or bundled model name (default: the bundled model)")
+    p.add_argument("--beam", type=int, default=None, metavar="N",
+                   help="encoder search width to time (default: the model's setting)")
     p.add_argument("--device", default="cpu", help="torch device (default: cpu)")
     p.add_argument("--force", action="store_true", help="overwrite the --json file if it exists")
     p.set_defaults(func=cmd_bench)

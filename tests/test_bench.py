@@ -62,11 +62,12 @@ def test_train_speed_of_a_recipe():
 def test_bench_cli_with_long_file_and_json(tmp_path, capsys, model_path):
     out = tmp_path / "bench.json"
     code = main(["bench", "--model", model_path, "--seconds", "0.5", "--batch", "1", "--kbps", "1.6",
-                 "--repeats", "1", "--no-encodec", "--long-minutes", "0.05", "--json", str(out)])
+                 "--repeats", "1", "--no-encodec", "--long-minutes", "0.05", "--beam", "3", "--json", str(out)])
     text, err = capsys.readouterr()
     assert code == 0, err
     report = json.loads(out.read_text())
     assert report["model_name"] == "tiny" and len(report["model"]) == 1 and report["encodec"].startswith("skipped")
+    assert report["beam"] == 3 and "Model tiny (encoder beam 3)." in text
     long = report["long"]
     assert long["compress"]["peak_rss_mb"] > 0 and long["decompress"]["seconds"] > 0
     nominal = 1600 * 3 / 8  # bytes of codes in 3 s at 1.6 kbps
