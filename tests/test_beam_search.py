@@ -1,5 +1,6 @@
-"""Beam-search encoding: greedy at width 1, never a worse path, exact when the beam holds every
-path, independent of how frames are grouped, and a model setting that saves, loads and decodes."""
+"""Beam-search encoding: greedy at width 1, cheaper paths in sum as it widens, exact when the beam
+holds every path, independent of how frames are grouped, and a model setting that saves, loads
+and decodes."""
 
 import itertools
 

@@ -14,9 +14,9 @@ not depend on how a signal is cut into chunks. The codes are ordinary codes: onl
 chosen differs.
 
 Why the code-space error and not the latent's: each stage sees its residual through an 8-d
-projection, and the decoder learned to ignore what those projections drop. Choosing codes by
-the full latent error instead (the default model, 12 stages, 12 validation clips) cut that
-error from 0.98 to 0.58 of the latent's energy, and PESQ-WB fell from 2.70 to 1.10.
+projection, and the decoder learned to ignore what those projections drop. A beam of the same
+width choosing codes by latent distance to the unrounded path lowers PESQ-WB where this one
+raises it (`benchmarks/rounding.py`, which scores both; README, "Encoder search").
 """
 
 from __future__ import annotations
@@ -44,29 +44,36 @@ def beam_codes(z: torch.Tensor, layers: Sequence[torch.nn.Module], width: int) -
     b, d, f = z.shape
     work = torch.promote_types(z.dtype, torch.float32)
     frames = z.transpose(1, 2).reshape(b * f, d)
-    tables = [layer.decode(torch.arange(layer.codewords().shape[0], device=z.device)[None]).squeeze(0).T.to(work)
-              for layer in layers]  # each [K, D]: what every code adds to the latent
-    parts = [_search(frames[i: i + BLOCK], layers, tables, width, z.dtype, work) for i in range(0, b * f, BLOCK)]
+    stages = [_stage(layer, work) for layer in layers]
+    parts = [_search(frames[i: i + BLOCK], stages, width, z.dtype, work) for i in range(0, b * f, BLOCK)]
     codes = torch.cat(parts) if parts else frames.new_zeros(0, len(layers), dtype=torch.long)
     return codes.reshape(b, f, len(layers)).permute(0, 2, 1).contiguous()
 
 
-def _search(frames: torch.Tensor, layers, tables, width: int, dtype: torch.dtype, work: torch.dtype) -> torch.Tensor:
+def _stage(layer, work: torch.dtype) -> tuple:
+    """What the search needs of one stage, computed once: its projection, codewords ``[K, d]``,
+    their squared norms ``[K]``, and what every code adds to the latent ``[K, D]``."""
+    cw = layer.codewords()
+    table = layer.decode(torch.arange(cw.shape[0], device=cw.device)[None]).squeeze(0).T
+    cw = cw.to(work)
+    return layer.project, cw, (cw * cw).sum(-1), table.to(work)
+
+
+def _search(frames: torch.Tensor, stages: list[tuple], width: int, dtype: torch.dtype, work: torch.dtype) -> torch.Tensor:
     """Best code path ``[N, n_stages]`` for each of ``frames [N, D]`` (model dtype ``dtype``,
     arithmetic in ``work``)."""
     n, d = frames.shape
     residual = frames.to(work)[:, None]  # [N, paths, D]
     cost = residual.new_zeros(n, 1)
     codes = torch.zeros(n, 1, 0, dtype=torch.long, device=frames.device)
-    for layer, table in zip(layers, tables):
+    for project, cw, cw_norm, table in stages:
         paths = residual.shape[1]
         # project() takes [B, D, F]: the paths of all frames as the frames of one batch row.
-        e = layer.project(residual.reshape(1, n * paths, d).transpose(1, 2).to(dtype)).reshape(n, paths, -1).to(work)
-        cw = layer.codewords().to(work)  # [K, d]
-        k, keep = cw.shape[0], min(width, cw.shape[0])
+        e = project(residual.reshape(1, n * paths, d).transpose(1, 2).to(dtype)).reshape(n, paths, -1).to(work)
+        keep = min(width, cw.shape[0])
         # ||e - c||^2 = ||e||^2 - 2 e.c + ||c||^2. The per-path part (the path's cost so far and
         # ||e||^2) does not change which codes are nearest, so it is added after the top-k.
-        part = torch.addmm((cw * cw).sum(-1), e.reshape(-1, e.shape[-1]), cw.T, alpha=-2.0)  # [N * paths, K]
+        part = torch.addmm(cw_norm, e.reshape(-1, e.shape[-1]), cw.T, alpha=-2.0)  # [N * paths, K]
         near, near_code = part.topk(keep, dim=-1, largest=False, sorted=True)
         # The best `width` extensions overall hold at most `width` of any one path: those per path
         # first (the top-k above), then the best of the paths x keep candidates.
