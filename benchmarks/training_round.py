@@ -190,7 +190,8 @@ def main(argv: list[str] | None = None) -> int:
     steps = last_step - start_step  # --init starts at step 0; --resume counts from where this call found the run
 
     half = out / "model_half.pt"
-    rotcodec.load_model(out / "model.pt").save(half, half=True)
+    new_model = rotcodec.load_model(out / "model.pt")
+    new_model.save(half, half=True)
     scores = evaluate(half, valid, out)
     main_key = next(iter(scores))
     stable_scores = None
@@ -201,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
         before, after = pesq_by_kbps(stable_scores[main_key]), pesq_by_kbps(scores[main_key])
         print("before the cool-down -> after:", ", ".join(f"{k:g} kbps {before[k]:.3f} -> {after[k]:.3f}" for k in KBPS),
               flush=True)
-    beam = rotcodec.load_model(half).config.quantizer.beam
+    beam = new_model.config.quantizer.beam
     if previous and shipped_beam(previous) != beam:
         # The shipped scores were measured with another encoder beam: score the shipped weights as
         # the new model encodes, so that the rule compares weights, not searches.
