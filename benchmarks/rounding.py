@@ -9,7 +9,9 @@ that gap, with the same decoder and the same token format:
   (``out_proj(codeword)``, latent space); the search minimises the squared distance between the
   codes' sum and the unrounded path's output (``limits.continuous``, which lies in the span the
   stages can reach), over the whole sequence of stages. Greedy nearest-code lookup is in each
-  stage's own code space, so a search can find codes that greedy never would.
+  stage's own code space, so a search can find codes that greedy never would. Next to it,
+  ``code-space beam``: the codec's own search (``rotcodec.quantize.search``, ``quantizer.beam``),
+  which keeps the paths of least summed code-space error, the quantity greedy lowers stage by stage.
 - ``refit``: refit every stage's codebook by Lloyd iterations (k-means, ``--iters``) on the
   latents of training clips (``--train``, every ``--train-every``-th file), stage after stage,
   each stage on the residuals the refitted stages before it leave. The training codebooks are
@@ -160,9 +162,12 @@ def main(argv: list[str] | None = None) -> int:
     if any(not 1 <= n <= model.n_q for n in stages):
         raise SystemExit(f"stage counts must lie in 1..{model.n_q}")
     clips = [read_audio(f) for f in audio_files(args.data)[::args.every]]
-    variants = [("greedy", model, lambda n: lambda z: model.quantizer.encode(z, n))]
+    # Greedy and refit rows code greedily whatever the model file's own beam (quantizer.beam).
+    variants = [("greedy", model, lambda n: lambda z: model.quantizer.encode(z, n, beam=1))]
     if args.beam > 0:
         variants.append((f"beam {args.beam}", model, lambda n: beam_encoder(model, n, args.beam)))
+        variants.append((f"code-space beam {args.beam}", model,
+                         lambda n: lambda z: model.quantizer.encode(z, n, beam=args.beam)))
     out = {"model": args.model, "data": args.data, "clips": len(clips), "rows": []}
     if args.train:
         files = [f for folder in args.train for f in audio_files(folder)[::args.train_every]]
@@ -171,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"refit on {len(files)} files in {time.time() - t:.0f} s; relative code-space error on them, "
               f"stage by stage (before -> after): " + ", ".join(f"{a:.3f} -> {b:.3f}" for a, b in errors), flush=True)
         out["refit_errors"] = errors
-        variants.append(("refit", fitted, lambda n: lambda z: fitted.quantizer.encode(z, n)))
+        variants.append(("refit", fitted, lambda n: lambda z: fitted.quantizer.encode(z, n, beam=1)))
     print(f"{model.config.name}: {len(clips)} clips from {args.data}", flush=True)
     print("| encode | stages | PESQ-WB | STOI | SI-SDR dB | mel |\n|---|---|---|---|---|---|")
     for n_q in stages:
