@@ -146,7 +146,9 @@ def evaluate_clips(model: Codec, clips: list[tuple[np.ndarray, int]], kbps_list:
     """:func:`evaluate` on clips already in memory, each ``(wav [C, T] float32, sample_rate)``."""
     model.eval()  # no quantizer dropout or codebook updates while measuring
     # Stage i's input does not depend on how many stages follow, so one pass at the largest n_q
-    # gives every bitrate's errors (a prefix of the stages).
+    # gives every bitrate's errors (a prefix of the stages). The pass is the greedy training
+    # forward: under a beam (quantizer.beam > 1) the errors describe greedy coding, while usage
+    # and perplexity count the codes actually sent.
     top = max(model.n_q_for_kbps(k) for k in kbps_list)
     errors = [stage_errors(model, wav, sr, top) for wav, sr in clips]
     scores = []
