@@ -53,14 +53,22 @@ def read_log(run_dir: Path) -> list[dict]:
     return [json.loads(line) for line in (run_dir / "log.jsonl").read_text().splitlines() if line.strip()]
 
 
+def written_after(target: Path, source: Path) -> bool:
+    """Whether ``target`` (an eval JSON, a half-precision copy) was written after ``source`` (the
+    model it was made from) last changed: only then is it still ``source``'s. A resumed round
+    rewrites its model, and must not reuse what was made from the weights it had before."""
+    return target.exists() and target.stat().st_mtime >= source.stat().st_mtime
+
+
 def evaluate(model: Path, valid: list[str], out: Path, tag: str = "") -> dict[str, list[dict]]:
     scores = {}
     for folder in valid:
         key = f"{Path(folder).parent.name}/{Path(folder).name}"
         target = out / f"eval{tag}_{key.replace('/', '_')}.json"
-        if not target.exists():
+        if not written_after(target, model):  # an older file here is this script's own, of older weights
             run([sys.executable, "-m", "rotcodec", "eval", "--model", str(model), "--data", folder,
-                 "--kbps", ",".join(f"{k:g}" for k in KBPS), "--json", str(target)])
+                 "--kbps", ",".join(f"{k:g}" for k in KBPS), "--json", str(target)]
+                + (["--force"] if target.exists() else []))
         scores[key] = json.loads(target.read_text())
     return scores
 
@@ -191,13 +199,15 @@ def main(argv: list[str] | None = None) -> int:
 
     half = out / "model_half.pt"
     new_model = rotcodec.load_model(out / "model.pt")
-    new_model.save(half, half=True)
+    if not written_after(half, out / "model.pt"):
+        new_model.save(half, half=True)
     scores = evaluate(half, valid, out)
     main_key = next(iter(scores))
     stable_scores = None
     if (out / "model_stable.pt").exists():  # the same run before its cool-down: what the cool-down bought
         stable_half = out / "model_stable_half.pt"
-        rotcodec.load_model(out / "model_stable.pt").save(stable_half, half=True)
+        if not written_after(stable_half, out / "model_stable.pt"):
+            rotcodec.load_model(out / "model_stable.pt").save(stable_half, half=True)
         stable_scores = evaluate(stable_half, valid, out, tag="_stable")
         before, after = pesq_by_kbps(stable_scores[main_key]), pesq_by_kbps(scores[main_key])
         print("before the cool-down -> after:", ", ".join(f"{k:g} kbps {before[k]:.3f} -> {after[k]:.3f}" for k in KBPS),

@@ -1,13 +1,15 @@
 """benchmarks/training_round.py: the pure pieces of a round (the shipping rule, the learning rate a
-fresh machine's round restarts at, the beam the shipped scores were measured with)."""
+fresh machine's round restarts at, the beam the shipped scores were measured with, when saved scores
+and copies are still the model's)."""
 
+import os
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from training_round import improved, lr_before_cooldown, shipped_beam  # noqa: E402
+from training_round import improved, lr_before_cooldown, shipped_beam, written_after  # noqa: E402
 
 
 def _train(step, lr):
@@ -42,3 +44,15 @@ def test_shipped_scores_without_a_beam_were_measured_greedily():
     assert shipped_beam(None) == 1
     assert shipped_beam({"scores": {}}) == 1
     assert shipped_beam({"scores": {}, "beam": 4}) == 4
+
+
+def test_saved_scores_and_copies_count_only_when_written_after_the_model(tmp_path):
+    model, scores = tmp_path / "model_half.pt", tmp_path / "eval_speech16k_valid.json"
+    model.write_bytes(b"weights")
+    assert not written_after(scores, model)  # never scored
+    scores.write_text("[]")
+    os.utime(model, (1_000, 1_000))
+    os.utime(scores, (2_000, 2_000))
+    assert written_after(scores, model)
+    os.utime(model, (3_000, 3_000))  # a resumed round wrote new weights: the old scores are stale
+    assert not written_after(scores, model)
