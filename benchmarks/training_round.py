@@ -21,7 +21,9 @@ is what the next round on the same machine continues (``--continue-from``).
     python benchmarks/training_round.py --round 2 --out runs/round2 --minutes 120 --cooldown 20 --ship
     python benchmarks/training_round.py --round 3 --out runs/round3 --continue-from runs/round2 --minutes 120 --cooldown 20 --ship
 
-Everything it decides is printed and written to OUT/round.json.
+Everything it decides is printed and written to OUT/round.json. The hours of audio the weights have
+seen (the card's column) count from OUT/history.json, written when the round begins (the hours at its
+first step): a later sitting of the round reads it, and a round continuing this run counts from it.
 """
 
 from __future__ import annotations
@@ -113,6 +115,27 @@ def continue_from(run: Path, out: Path) -> int:
     return step
 
 
+def hours_at(step: int, per_step: float, point: dict | None) -> float:
+    """Hours of audio a run's weights have seen at ``step``, from one known ``point`` of the same run
+    (``{"step", "hours_seen_total"}``): every step between them saw ``per_step`` hours, forward or
+    back (a round continued from before a cool-down stands before the cooled steps). No point: 0."""
+    if point is None:
+        return 0.0
+    return float(point["hours_seen_total"]) + (step - int(point["step"])) * per_step
+
+
+def history_point(run: Path) -> dict | None:
+    """A known point of ``run``'s history: its ``history.json`` (written when a round begins it), else
+    its ``round.json`` (what an older round decided) at the step it was decided at; None if neither."""
+    if (run / "history.json").exists():
+        return json.loads((run / "history.json").read_text())
+    if (run / "round.json").exists():
+        row = json.loads((run / "round.json").read_text())
+        step = row.get("last_step", max(r["step"] for r in read_log(run)))
+        return {"step": step, "hours_seen_total": row["hours_seen_total"]}
+    return None
+
+
 def lr_before_cooldown(rows: list[dict]) -> float | None:
     """The learning rate the run stood at when its cool-down began (its last logged one when it had
     none): where a fresh machine's round, which restarts AdamW from the shipped weights, resumes the
@@ -172,15 +195,27 @@ def main(argv: list[str] | None = None) -> int:
     scores_file = PRETRAINED / f"{args.name}.scores.json"
     previous = json.loads(scores_file.read_text()) if scores_file.exists() else None
 
+    recipe = load_recipe(args.recipe, list(args.sets))
+    per_step = recipe.data.batch_size * recipe.data.segment_seconds / 3600
     start_step = args.start_step
+    point = history_point(out) if (out / "history.json").exists() else None  # a sitting of this round, resumed
     if args.continue_from and not args.skip_train:
         start_step = continue_from(Path(args.continue_from), out)
+        point = history_point(Path(args.continue_from))
         args.resume = True
     t0 = time.time()
     # With --resume the run folder already holds earlier steps (a copy of the last round's run, say):
     # the row counts only the steps trained by this call. --start-step overrides (--skip-train).
     if start_step is None:
         start_step = max(r["step"] for r in read_log(out)) if args.resume and not args.skip_train else 0
+    if point is None and previous:
+        # The shipped model's history: --init starts a new run at step 0 from it; a --resume without a
+        # record of its own is taken to continue the shipped model's run (where its step counts from).
+        point = {"step": previous["step"] if start_step else 0, "hours_seen_total": previous["hours_seen_total"]}
+    hours_before = hours_at(start_step, per_step, point)
+    if not (out / "history.json").exists() and not args.skip_train:  # what a later sitting or round counts from
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "history.json").write_text(json.dumps({"step": start_step, "hours_seen_total": hours_before}) + "\n")
     sets = list(args.sets)
     fresh = not (args.resume or args.skip_train)  # --init from the shipped weights, AdamW restarted
     if fresh and previous and previous.get("lr_stable") and not any(s.startswith("optim.lr=") for s in sets):
@@ -221,15 +256,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"shipped scores are for beam {shipped_beam(previous)}; scoring the shipped weights at beam {beam}", flush=True)
         previous = {**previous, "beam": beam, "scores": evaluate(baseline, valid[:1], out, tag=f"_shipped_beam{beam}")}
     ok, why = improved(scores[main_key], previous["scores"][main_key] if previous else None)
-    recipe = load_recipe(args.recipe, sets)
     batch, segment = recipe.data.batch_size, recipe.data.segment_seconds
-    per_step = batch * segment / 3600
-    hours_before = previous["hours_seen_total"] if previous else 0.0
-    if previous and start_step:
-        # Resumed from the shipped model's own run at an earlier step (the stable checkpoint before its
-        # cool-down): the cooled steps after it are not in this model's history.
-        hours_before -= max(0, previous["step"] - start_step) * per_step
     row = {"round": args.round, "hardware": args.hardware, "steps": steps, "batch": batch, "segment": segment,
+           "start_step": start_step, "last_step": last_step,
            "hours_seen_total": hours_before + steps * per_step, "wall_minutes": wall,
            "scores": scores[main_key], "all_scores": scores, "stable_scores": stable_scores,
            "cooldown_minutes": args.cooldown, "sets": sets, "shipped": bool(ok and args.ship), "rule": why}

@@ -1,7 +1,8 @@
 """benchmarks/training_round.py: the pure pieces of a round (the shipping rule, the learning rate a
 fresh machine's round restarts at, the beam the shipped scores were measured with, when saved scores
-and copies are still the model's)."""
+and copies are still the model's, the hours of audio a round's weights have seen)."""
 
+import json
 import os
 import sys
 from pathlib import Path
@@ -9,7 +10,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from training_round import improved, lr_before_cooldown, shipped_beam, written_after  # noqa: E402
+from training_round import (  # noqa: E402
+    history_point, hours_at, improved, lr_before_cooldown, shipped_beam, written_after,
+)
 
 
 def _train(step, lr):
@@ -56,3 +59,23 @@ def test_saved_scores_and_copies_count_only_when_written_after_the_model(tmp_pat
     assert written_after(scores, model)
     os.utime(model, (3_000, 3_000))  # a resumed round wrote new weights: the old scores are stale
     assert not written_after(scores, model)
+
+
+def test_hours_seen_count_forward_and_back_from_a_known_point_of_the_run():
+    point = {"step": 1000, "hours_seen_total": 10.0}
+    per_step = 8 / 3600
+    assert hours_at(1000, per_step, point) == 10.0
+    assert abs(hours_at(1900, per_step, point) - 12.0) < 1e-9  # continued past it (an unshipped round)
+    assert abs(hours_at(100, per_step, point) - 8.0) < 1e-9  # back before it (before a cool-down)
+    assert hours_at(500, per_step, None) == 0.0
+
+
+def test_history_point_prefers_the_runs_own_record_then_its_last_decision(tmp_path):
+    assert history_point(tmp_path) is None
+    (tmp_path / "log.jsonl").write_text(json.dumps(_train(300, 1e-4)) + "\n" + json.dumps(_train(400, 1e-4)) + "\n")
+    (tmp_path / "round.json").write_text(json.dumps({"hours_seen_total": 50.0}))  # an older round's decision
+    assert history_point(tmp_path) == {"step": 400, "hours_seen_total": 50.0}
+    (tmp_path / "round.json").write_text(json.dumps({"hours_seen_total": 50.0, "last_step": 350}))
+    assert history_point(tmp_path) == {"step": 350, "hours_seen_total": 50.0}
+    (tmp_path / "history.json").write_text(json.dumps({"step": 0, "hours_seen_total": 20.0}))
+    assert history_point(tmp_path) == {"step": 0, "hours_seen_total": 20.0}
