@@ -21,6 +21,12 @@ is what the next round on the same machine continues (``--continue-from``).
     python benchmarks/training_round.py --round 2 --out runs/round2 --minutes 120 --cooldown 20 --ship
     python benchmarks/training_round.py --round 3 --out runs/round3 --continue-from runs/round2 --minutes 120 --cooldown 20 --ship
 
+``--init-run RUN`` starts the same way (fresh optimizers) from another run's weights, an unshipped
+round's say, to change what a continuation cannot (the learning rate: a resumed run keeps its
+schedule):
+
+    python benchmarks/training_round.py --round 10 --out runs/round10 --init-run runs/round9 --set optim.lr=2e-4 --minutes 120 --cooldown 20 --ship
+
 Everything it decides is printed and written to OUT/round.json. The hours of audio the weights have
 seen (the card's column) count from OUT/history.json, written when the round begins (the hours at its
 first step): a later sitting of the round reads it, and a round continuing this run counts from it.
@@ -177,6 +183,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--continue-from", default=None, metavar="RUN",
                    help="continue an earlier round's run still on this machine (its optimizer too): copies its "
                         "checkpoint from before the cool-down into OUT and resumes it")
+    p.add_argument("--init-run", default=None, metavar="RUN",
+                   help="start from another run's weights (RUN/model.pt, e.g. an unshipped round's) instead of the "
+                        "shipped file, with fresh optimizers; its hours seen count from RUN's history")
     p.add_argument("--cooldown", type=float, default=0.0,
                    help="minutes at the end of the budget over which the learning rate falls to 0 (default 0: none)")
     p.add_argument("--start-step", type=int, default=None,
@@ -203,6 +212,14 @@ def main(argv: list[str] | None = None) -> int:
         start_step = continue_from(Path(args.continue_from), out)
         point = history_point(Path(args.continue_from))
         args.resume = True
+    init = shipped
+    if args.init_run and not (args.resume or args.skip_train):
+        run_dir = Path(args.init_run)
+        init, source_point = run_dir / "model.pt", history_point(run_dir)
+        if not init.exists() or source_point is None:
+            raise SystemExit(f"--init-run {run_dir}: needs its model.pt and a history.json or round.json")
+        last = max(r["step"] for r in read_log(run_dir))  # model.pt is written with every checkpoint
+        point = {"step": 0, "hours_seen_total": hours_at(last, per_step, source_point)}
     t0 = time.time()
     # With --resume the run folder already holds earlier steps (a copy of the last round's run, say):
     # the row counts only the steps trained by this call. --start-step overrides (--skip-train).
@@ -217,13 +234,16 @@ def main(argv: list[str] | None = None) -> int:
         out.mkdir(parents=True, exist_ok=True)
         (out / "history.json").write_text(json.dumps({"step": start_step, "hours_seen_total": hours_before}) + "\n")
     sets = list(args.sets)
-    fresh = not (args.resume or args.skip_train)  # --init from the shipped weights, AdamW restarted
-    if fresh and previous and previous.get("lr_stable") and not any(s.startswith("optim.lr=") for s in sets):
-        sets.append(f"optim.lr={previous['lr_stable']:.3g}")  # pick the schedule up where the shipped run was
+    fresh = not (args.resume or args.skip_train)  # --init from the shipped (or --init-run's) weights, AdamW restarted
+    if fresh and not any(s.startswith("optim.lr=") for s in sets):
+        # Pick the schedule up where the run of those weights stood.
+        lr = lr_before_cooldown(read_log(Path(args.init_run))) if args.init_run else (previous or {}).get("lr_stable")
+        if lr:
+            sets.append(f"optim.lr={lr:.3g}")
     if not args.skip_train:
         cmd = [sys.executable, "-m", "rotcodec", "train", args.recipe, "--out", str(out), "--quiet"]
         cmd += [x for d in data for x in ("--data", d)]
-        cmd += ["--resume"] if args.resume else ["--init", str(shipped)]
+        cmd += ["--resume"] if args.resume else ["--init", str(init)]
         limits = [f"train.max_minutes={args.minutes}", 'train.clock="wall"', f"train.cooldown_minutes={args.cooldown}"]
         cmd += [x for s in sets + limits for x in ("--set", s)]
         run(cmd)
