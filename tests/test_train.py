@@ -17,6 +17,7 @@ from rotcodec.train import load_recipe, train
 from rotcodec.train.config import Recipe, parse_set
 from rotcodec.train.data import SegmentDataset, StepSampler, normalize_loudness, scan_audio, split_files
 from rotcodec.train.discriminators import Discriminators
+from rotcodec.train.loop import trim_log
 from rotcodec.train.losses import (MultiScaleMelLoss, feature_matching_loss, generator_adv_loss, negative_si_sdr,
                                    waveform_l1)
 
@@ -184,12 +185,27 @@ def test_resume_gives_the_same_next_losses(audio_dir, tmp_path):
     train(load_recipe(RECIPES / "tiny_cpu.toml", sets), [str(audio_dir)], full, progress=False)
     part = tmp_path / "part"
     train(load_recipe(RECIPES / "tiny_cpu.toml", sets + ["train.steps=2"]), [str(audio_dir)], part, progress=False)
+    with open(part / "log.jsonl", "a") as f:  # a run killed past its checkpoint: a logged step 3, a torn row
+        f.write(json.dumps({"step": 3, "split": "train", "total": -1.0}) + "\n" + '{"step": 4, "spl')
     train(load_recipe(RECIPES / "tiny_cpu.toml", sets), [str(audio_dir)], part, resume=True, progress=False)
+    steps = [r["step"] for r in read_log(part)]
+    assert steps == sorted(set(steps)) == [1, 2, 3, 4]  # each step logged once: the killed run's rows went
     a = {r["step"]: r for r in read_log(full)}
     b = {r["step"]: r for r in read_log(part)}
     for step in (3, 4):
         for key in ("total", "mel", "adv", "disc", "vq/commit"):
             assert b[step][key] == pytest.approx(a[step][key], rel=1e-5, abs=1e-7), (step, key)
+
+
+def test_trim_log_drops_rows_past_the_step_and_torn_lines_only(tmp_path):
+    log = tmp_path / "log.jsonl"
+    assert trim_log(log, 5) == 0 and not log.exists()
+    rows = [{"step": 4, "split": "train"}, {"step": 5, "split": "valid"}, {"step": 5, "split": "cooldown"}]
+    log.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert trim_log(log, 5) == 0
+    log.write_text(log.read_text() + json.dumps({"step": 6, "split": "train"}) + "\n\n[1, 2]\n" + '{"step": 7')
+    assert trim_log(log, 5) == 3
+    assert [json.loads(line) for line in log.read_text().splitlines()] == rows
 
 
 def test_time_limit_stops_with_a_validation_and_a_model(audio_dir, tmp_path):

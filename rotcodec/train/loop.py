@@ -26,6 +26,7 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel as DDP
 from torch.utils.data import DataLoader
 
+from rotcodec.files import atomic_write_text
 from rotcodec.model.codec import Codec
 from rotcodec.train.checkpoint import TrainState, load_checkpoint, save_checkpoint
 from rotcodec.train.config import Recipe
@@ -70,6 +71,29 @@ class JsonlLog:
         if self.path is not None:
             with open(self.path, "a") as f:
                 f.write(json.dumps(row) + "\n")
+
+
+def trim_log(path: Path, step: int) -> int:
+    """Drop the rows of the log at ``path`` past ``step``, and any torn line: a run stopped between
+    checkpoints logged steps that its resume from the checkpoint at ``step`` trains and logs again.
+    Rewrites the file atomically when anything goes; returns the number of rows dropped."""
+    if not path.exists():
+        return 0
+    keep, dropped = [], 0
+    for line in path.read_text().splitlines():
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            row = None
+        if not isinstance(row, dict) or not isinstance(row.get("step"), int) or row["step"] > step:
+            dropped += 1
+        else:
+            keep.append(line + "\n")
+    if dropped:
+        atomic_write_text(path, "".join(keep))
+    return dropped
 
 
 def _progress(step: int, total: int, logs: dict, rate: float) -> None:
@@ -120,6 +144,8 @@ def train(recipe: Recipe, data: list[str], out: str | os.PathLike, resume: bool 
     state = TrainState()
     if resume:
         state = load_checkpoint(ckpt, parts, recipe)
+        if rank == 0 and (dropped := trim_log(out / "log.jsonl", state.step)):
+            log.info("resuming at step %d: %d log rows past it (or torn) dropped", state.step, dropped)
     if world > 1:
         ids = [device.index] if device.type == "cuda" else None
         parts.model = DDP(parts.codec, device_ids=ids)
