@@ -137,7 +137,7 @@ def history_point(run: Path) -> dict | None:
         return json.loads((run / "history.json").read_text())
     if (run / "round.json").exists():
         row = json.loads((run / "round.json").read_text())
-        step = row.get("last_step", max(r["step"] for r in read_log(run)))
+        step = row["last_step"] if "last_step" in row else max(r["step"] for r in read_log(run))
         return {"step": step, "hours_seen_total": row["hours_seen_total"]}
     return None
 
@@ -212,13 +212,14 @@ def main(argv: list[str] | None = None) -> int:
         start_step = continue_from(Path(args.continue_from), out)
         point = history_point(Path(args.continue_from))
         args.resume = True
-    init = shipped
+    init, init_rows = shipped, None
     if args.init_run and not (args.resume or args.skip_train):
         run_dir = Path(args.init_run)
         init, source_point = run_dir / "model.pt", history_point(run_dir)
         if not init.exists() or source_point is None:
             raise SystemExit(f"--init-run {run_dir}: needs its model.pt and a history.json or round.json")
-        last = max(r["step"] for r in read_log(run_dir))  # model.pt is written with every checkpoint
+        init_rows = read_log(run_dir)
+        last = max(r["step"] for r in init_rows)  # model.pt is written with every checkpoint
         point = {"step": 0, "hours_seen_total": hours_at(last, per_step, source_point)}
     t0 = time.time()
     # With --resume the run folder already holds earlier steps (a copy of the last round's run, say):
@@ -237,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
     fresh = not (args.resume or args.skip_train)  # --init from the shipped (or --init-run's) weights, AdamW restarted
     if fresh and not any(s.startswith("optim.lr=") for s in sets):
         # Pick the schedule up where the run of those weights stood.
-        lr = lr_before_cooldown(read_log(Path(args.init_run))) if args.init_run else (previous or {}).get("lr_stable")
+        lr = lr_before_cooldown(init_rows) if init_rows is not None else (previous or {}).get("lr_stable")
         if lr:
             sets.append(f"optim.lr={lr:.3g}")
     if not args.skip_train:
