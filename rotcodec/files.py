@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-import tempfile
+import secrets
 from pathlib import Path
 from typing import Any, BinaryIO, Callable
 
@@ -25,19 +25,20 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
 def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], Any]) -> None:
     """``write(f)`` into a temp file in the target folder, fsync, then rename over ``path``.
 
-    A crash at any point leaves either the old file or the new one, never a partial file.
+    A crash at any point leaves either the old file or the new one, never a partial file. The new
+    file gets the permissions ``open()`` would give it (the umask's), not a temp file's 0600.
     """
     path = Path(path)
     if not path.parent.is_dir():
         raise FileNotFoundError(f"folder does not exist: {path.parent}")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    f = open(tmp, "xb")  # a name taken already raises here, before anything is ours to remove
     try:
-        with os.fdopen(fd, "wb") as f:
+        with f:
             write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        tmp.unlink(missing_ok=True)
         raise
