@@ -1,15 +1,17 @@
-"""File helpers shared by model saving and training checkpoints: atomic writes."""
+"""Atomic file writes, shared by model saving, training checkpoints and user outputs (``.rcq``, audio)."""
 
 from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, BinaryIO, Callable
+from typing import Any, BinaryIO
 
 import torch
 
-__all__ = ["atomic_write", "atomic_torch_save", "atomic_write_text"]
+__all__ = ["atomic_open", "atomic_write", "atomic_torch_save", "atomic_write_text"]
 
 
 def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
@@ -23,7 +25,17 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], Any]) -> None:
-    """``write(f)`` into a temp file in the target folder, fsync, then rename over ``path``.
+    """``write(f)`` into a temp file in the target folder, fsync, then rename over ``path``
+    (see :func:`atomic_open`)."""
+    with atomic_open(path) as f:
+        write(f)
+
+
+@contextmanager
+def atomic_open(path: str | os.PathLike, before_replace: Callable[[], Any] | None = None) -> Iterator[BinaryIO]:
+    """``with atomic_open(path) as f:`` write bytes to a temp file in the target folder; when the
+    block succeeds, fsync it, call ``before_replace()`` (a last check that may raise) and rename it
+    over ``path``. On any error the temp file is removed and ``path`` is left as it was.
 
     A crash at any point leaves either the old file or the new one, never a partial file. The new
     file gets the permissions ``open()`` would give it (the umask's), not a temp file's 0600.
@@ -35,9 +47,11 @@ def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], Any]) -> N
     f = open(tmp, "xb")  # a name taken already raises here, before anything is ours to remove
     try:
         with f:
-            write(f)
+            yield f
             f.flush()
             os.fsync(f.fileno())
+        if before_replace is not None:
+            before_replace()
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)

@@ -42,6 +42,7 @@ from rotcodec import api
 from rotcodec.coding.chunks import DEFAULT_CHUNK_FRAMES
 from rotcodec.coding.pipeline import code_bits, model_id
 from rotcodec.errors import FormatError
+from rotcodec.files import atomic_write_text
 from rotcodec.io.audio import audio_info
 from rotcodec.io.container import Header, write_rcq
 from rotcodec.model.codec import Codec
@@ -128,11 +129,8 @@ def read_manifest(folder: str | os.PathLike) -> dict[str, dict]:
 
 def _write_manifest(folder: Path, entries: dict[str, dict]) -> None:
     """Rewrite the manifest, one line per file sorted by path, atomically."""
-    tmp = folder / f".{MANIFEST}.{secrets.token_hex(4)}.tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        for key in sorted(entries):
-            f.write(json.dumps(entries[key], ensure_ascii=False) + "\n")
-    os.replace(tmp, folder / MANIFEST)
+    atomic_write_text(folder / MANIFEST, "".join(json.dumps(entries[key], ensure_ascii=False) + "\n"
+                                                 for key in sorted(entries)))
 
 
 def _remove_stale_temps(folder: Path) -> None:

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import math
 import os
-import secrets
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
 
@@ -25,6 +25,7 @@ from rotcodec.coding.chunks import DEFAULT_CHUNK_FRAMES, decode_stream, encode_s
 from rotcodec.coding.progress import Progress
 from rotcodec.coding.resampling import check_resampling, resample_stream, resampled_length
 from rotcodec.errors import AudioError, FormatError
+from rotcodec.files import atomic_open
 from rotcodec.io.container import Header, read_header, read_rcq, write_rcq
 from rotcodec.model.codec import MODEL_VERSION
 from rotcodec.model.loading import weights_hash
@@ -179,32 +180,16 @@ def _take(blocks: Iterable[torch.Tensor], length: int) -> Iterator[torch.Tensor]
         raise RuntimeError(f"decoder produced {got} samples, expected {length}")
 
 
-class atomic_writer:
-    """``with atomic_writer(path, force) as f:`` write bytes to a temp file in the target folder,
-    renamed over ``path`` only when the block succeeds; on any error the temp file is removed."""
-
-    def __init__(self, path: str | os.PathLike, force: bool = False):
-        self.path = Path(path)
-        self.force = force
-        check_output(self.path, force)
-        self._tmp: Path | None = None
-        self._f: IO[bytes] | None = None
-
-    def __enter__(self) -> IO[bytes]:
-        self._tmp = self.path.with_name(f".{self.path.name}.{secrets.token_hex(4)}.tmp")
-        self._f = open(self._tmp, "xb")
-        return self._f
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        try:
-            self._f.close()
-            if exc_type is None:
-                check_output(self.path, self.force)  # it may have appeared meanwhile
-                os.replace(self._tmp, self.path)
-                self._tmp = None
-        finally:
-            if self._tmp is not None:
-                self._tmp.unlink(missing_ok=True)
+@contextmanager
+def atomic_writer(path: str | os.PathLike, force: bool = False) -> Iterator[IO[bytes]]:
+    """``with atomic_writer(path, force) as f:`` a user's output: :func:`check_output` first (no
+    overwrite without ``force``), bytes to a temp file renamed over ``path`` only when the block
+    succeeds (:func:`rotcodec.files.atomic_open`), the check repeated just before the rename (the
+    file may have appeared meanwhile); on any error the temp file is removed."""
+    path = Path(path)
+    check_output(path, force)
+    with atomic_open(path, before_replace=lambda: check_output(path, force)) as f:
+        yield f
 
 
 def check_output(path: Path, force: bool) -> None:
