@@ -29,7 +29,7 @@ from pathlib import Path
 import torch
 
 from rotcodec import api
-from rotcodec.coding.pipeline import check_output
+from rotcodec.coding.pipeline import atomic_writer, check_output
 from rotcodec.io.audio import audio_info, read_audio
 from rotcodec.io.container import Header, read_header, read_rcq
 
@@ -246,8 +246,6 @@ def _kbps_list(text: str) -> list[float | None]:
 
 
 def cmd_eval(args) -> int:
-    import json
-
     from rotcodec.evaluate import audio_files, evaluate, markdown_table, usage_table
 
     kbps_list = _kbps_list(args.kbps)
@@ -279,7 +277,7 @@ def cmd_eval(args) -> int:
     print("\nPer stage: % of codes used on the set / perplexity / quantization error ||e-q||^2 / ||e||^2:\n")
     print(usage_table(scores))
     if args.json:
-        Path(args.json).write_text(json.dumps([s.as_dict() for s in scores], indent=2) + "\n")
+        _write_json(args.json, [s.as_dict() for s in scores], args.force, indent=2)
     if args.plot:
         from rotcodec.plots import spectrograms, usage_bars
 
@@ -292,8 +290,6 @@ def cmd_eval(args) -> int:
 
 
 def cmd_bench(args) -> int:
-    import json
-
     from rotcodec.bench import markdown, run_bench
 
     if args.json:
@@ -318,7 +314,7 @@ def cmd_bench(args) -> int:
                        log=lambda text: print(text, file=sys.stderr))
     print(markdown(report))
     if args.json:
-        Path(args.json).write_text(json.dumps(report, indent=1) + "\n")
+        _write_json(args.json, report, args.force, indent=1)
     return 0
 
 
@@ -326,7 +322,6 @@ def cmd_report(args) -> int:
     import shlex
     import time
 
-    from rotcodec.coding.pipeline import atomic_writer
     from rotcodec.evaluate import audio_files
     from rotcodec.report import DEFAULT_MAX_MB, build_report
 
@@ -363,6 +358,15 @@ def cmd_report(args) -> int:
     _say(args, f"{out}: {report.size / 1e6:.2f} MB, {len(report.clips)} clips x {len(report.scores)} decodings, "
                f"built in {time.perf_counter() - start:.1f} s")
     return 0
+
+
+def _write_json(path: str, obj, force: bool, indent: int) -> None:
+    """Write ``obj`` as JSON atomically, refusing an existing file without ``--force`` (it may have
+    appeared since the check before the work)."""
+    import json
+
+    with atomic_writer(path, force) as f:
+        f.write((json.dumps(obj, indent=indent) + "\n").encode("utf-8"))
 
 
 def _spectrogram_png(folder, index: int, file: Path) -> Path:
