@@ -8,7 +8,7 @@ from typing import Mapping, Sequence
 
 import torch
 
-__all__ = ["pyplot", "log_spectrogram", "spectrograms", "usage_bars", "training_curves"]
+__all__ = ["pyplot", "save", "log_spectrogram", "spectrograms", "usage_bars", "training_curves"]
 
 
 def pyplot():
@@ -52,7 +52,7 @@ def spectrograms(rows: Mapping[str, torch.Tensor], sample_rate: int, path: str |
     axes[-1, 0].set_xlabel("seconds")
     fig.suptitle(title, fontsize=10)
     fig.colorbar(im, ax=axes[:, 0].tolist(), label="dB")
-    return _save(fig, path)
+    return save(fig, path)
 
 
 def usage_bars(usage: Mapping[str, Sequence[float]], path: str | Path, title: str = "codebook usage per stage") -> Path:
@@ -71,7 +71,7 @@ def usage_bars(usage: Mapping[str, Sequence[float]], path: str | Path, title: st
     ax.set_ylim(0, 100)
     ax.set_title(title)
     ax.legend(fontsize=8)
-    return _save(fig, path)
+    return save(fig, path)
 
 
 def training_curves(curves: Mapping[str, Mapping[str, Sequence[Sequence[tuple[int, float]]]]], path: str | Path,
@@ -97,10 +97,11 @@ def training_curves(curves: Mapping[str, Mapping[str, Sequence[Sequence[tuple[in
         ax.legend(fontsize=7)
     if title:
         fig.suptitle(title)
-    return _save(fig, path)
+    return save(fig, path)
 
 
-def _save(fig, path: str | Path) -> Path:
+def save(fig, path: str | Path) -> Path:
+    """Write ``fig`` as a PNG at ``path`` (folders made), close it, return the path."""
     import matplotlib.pyplot as plt
 
     path = Path(path)
