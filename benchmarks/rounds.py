@@ -46,8 +46,8 @@ def parse_training_log(text: str) -> list[Round]:
         raise ValueError("no '## Training log' section")
     rounds: dict[int, Round] = {}
     for line in text[start:].splitlines()[1:]:
-        if line.startswith("## "):
-            break
+        if line.startswith("## ") or line.startswith("<!-- training-log-end -->"):
+            break  # the next section, or the end of the table (other tables follow it)
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
         if not line.startswith("|") or not cells[0].isdigit():
             continue  # prose, the header, the |---| rule

@@ -8,10 +8,11 @@ with `rotcodec eval` at 1.5, 3 and 6 kbps on the corpus valid splits (the same c
 and compares it with the shipped file's scores, kept beside it in
 ``rotcodec/pretrained/<name>.scores.json``. The new weights replace the shipped file only when
 PESQ-WB at 3 and 6 kbps rose and 1.5 kbps did not fall (on the first --valid folder,
-``speech16k/valid``); with ``--ship`` that is done, and the round's row is appended to the model
-card's "Training log" either way. Scores compare like with like: when the new model encodes with
-another beam (``quantizer.beam``) than the shipped scores were measured with, the shipped weights
-are scored again at the new beam first.
+``speech16k/valid``); with ``--ship`` that is done, and the round's row goes into the model
+card's "Training log" either way (in place of the same round's earlier row, a partial sitting's).
+Scores compare like with like: when the new model encodes with another beam (``quantizer.beam``)
+than the shipped scores were measured with, the shipped weights are scored again at the new beam
+first.
 
 With ``--cooldown M`` the learning rate falls linearly to 0 over the round's last M minutes
 (warmup-stable-decay): the cooled weights are what the round evaluates and may ship; the run as
@@ -158,12 +159,23 @@ def card_row(row: dict) -> str:
             f"{row['hours_seen_total']:.1f} | {row['wall_minutes']:.0f} min | {cells} | {'yes' if row['shipped'] else 'no'} |")
 
 
-def append_to_card(card: Path, line: str) -> None:
+def add_to_card(card: Path, line: str) -> None:
+    """Put a round's row in the card's Training log table: in place of that round's earlier row (a
+    partial round finished later), else at the table's end (the marker line under it)."""
     text = card.read_text()
     marker = "<!-- training-log-end -->"
     if marker not in text:
         raise SystemExit(f"{card} has no {marker} line under its Training log table")
-    card.write_text(text.replace(marker, line + "\n" + marker))
+    head, tail = text.split(marker, 1)
+    prefix = line.split("|")[1].strip()
+    lines = head.split("\n")
+    start = next((i for i, ln in enumerate(lines) if ln.startswith("## Training log")), 0)
+    table = [i for i, ln in enumerate(lines) if i > start and ln.startswith("|") and ln.split("|")[1].strip() == prefix]
+    if table:
+        lines[table[-1]] = line
+        card.write_text("\n".join(lines) + marker + tail)
+    else:
+        card.write_text(head + line + "\n" + marker + tail)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -293,7 +305,7 @@ def main(argv: list[str] | None = None) -> int:
                                                "hours_seen_total": row["hours_seen_total"],
                                                "lr_stable": lr_before_cooldown(log), "beam": beam,
                                                "scores": scores}, indent=2) + "\n")
-        append_to_card(PRETRAINED / "MODEL_CARD.md", card_row(row))
+        add_to_card(PRETRAINED / "MODEL_CARD.md", card_row(row))
     print(card_row(row))
     return 0
 

@@ -70,3 +70,19 @@ def test_plot_with_opus_lines(tmp_path, capsys):
     assert main(["--card", str(card), "--opus", str(opus), "--plot", str(png)]) == 0
     assert png.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
     assert "| 2 | 7.2 | 1.50 / 2.00 / 2.61 |" in capsys.readouterr().out
+
+
+def test_a_rounds_row_replaces_its_partial_row_and_a_new_round_goes_last(tmp_path):
+    from training_round import add_to_card
+
+    card = tmp_path / "MODEL_CARD.md"
+    other = "| 2 | other table, before the log |\n\n"
+    card.write_text("# card\n\n" + other + HEAD + _row(1, 2.5, True) + "\n" + _row(2, 2.6, False) + "\n"
+                    "<!-- training-log-end -->\n\n| 2 | a curve row after the log |\n")
+    add_to_card(card, _row(2, 2.7, True))  # round 2 finished: its row replaces the partial one
+    add_to_card(card, _row(3, 2.8, False))
+    text = card.read_text()
+    assert [(r.number, r.pesq[2], r.shipped) for r in parse_training_log(text)] == [(1, 2.5, True), (2, 2.7, True), (3, 2.8, False)]
+    assert text.count("| 2 | 2 CPU cores |") == 1
+    assert other in text and "| 2 | a curve row after the log |" in text  # other tables untouched
+    assert text.index(_row(3, 2.8, False)) < text.index("<!-- training-log-end -->")
