@@ -1,4 +1,4 @@
-"""Atomic file writes, shared by model saving, training checkpoints and user outputs (``.rcq``, audio)."""
+"""Atomic file writes, shared by model saving, training checkpoints and user outputs (``.rcq`` files, JSON reports)."""
 
 from __future__ import annotations
 
