@@ -88,9 +88,10 @@ def plot(rounds: list[Round], path: str | Path, opus: dict[float, dict] | None =
     plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), constrained_layout=True)
     colors = dict(zip(KBPS, ("tab:blue", "tab:orange", "tab:green")))
+    hours = [r.hours for r in rounds]
+    ticks = [t for t in (10, 20, 50, 100, 200, 500, 1000, 2000, 5000) if min(hours) / 1.5 <= t <= max(hours) * 1.5]
     for ax, metric, label in ((axes[0], "pesq", "PESQ-WB"), (axes[1], "si_sdr", "SI-SDR (dB)")):
         for i, kbps in enumerate(KBPS):
-            hours = [r.hours for r in rounds]
             values = [getattr(r, metric)[i] for r in rounds]
             ax.plot(hours, values, color=colors[kbps], lw=1, label=f"rotcodec {kbps:g} kbps")
             for r, h, v in zip(rounds, hours, values):
@@ -99,7 +100,6 @@ def plot(rounds: list[Round], path: str | Path, opus: dict[float, dict] | None =
             if opus and kbps in opus:
                 ax.axhline(opus[kbps][metric], color="grey", ls=style, lw=1, label=f"Opus {kbps:g} kbps")
         ax.set_xscale("log")
-        ticks = [t for t in (10, 20, 50, 100, 200, 500, 1000, 2000, 5000) if min(hours) / 1.5 <= t <= max(hours) * 1.5]
         ax.set_xticks(ticks, [str(t) for t in ticks])
         ax.minorticks_off()
         ax.set_xlabel("hours of audio seen (all rounds)")
