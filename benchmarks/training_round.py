@@ -1,26 +1,26 @@
-"""One training round of the default model: train, evaluate, ship only if validation improved.
+"""One training round of the default model: train, evaluate, ship only if unheard voices improved.
 
 A round continues the shipped default (``--init``, fresh optimizers: the optimizer state is too
 large to keep in the repo; the learning rate restarts where the shipped run stood before its
 cool-down, ``lr_stable`` in its scores file, unless ``--set optim.lr=...``) or a run still on this
-machine (``--resume``, exact), for a wall-time budget; then evaluates the half-precision export
-with `rotcodec eval` at 1.5, 3 and 6 kbps on the corpus valid splits (the same clips every round)
-and compares it with the shipped file's scores, kept beside it in
-``rotcodec/pretrained/<name>.scores.json``. The new weights replace the shipped file only when
-PESQ-WB at 3 and 6 kbps rose and 1.5 kbps did not fall (on the first --valid folder,
-``speech16k/valid``); with ``--ship`` that is done, and the round's row goes into the model
-card's "Training log" either way (in place of the same round's earlier row, a partial sitting's).
-Scores compare like with like: when the new model encodes with another beam (``quantizer.beam``)
-than the shipped scores were measured with, the shipped weights are scored again at the new beam
-first.
+machine (``--resume``, exact), for a wall-time budget, with ``recipes/stft16k_rounds.toml`` (every
+corpus speech folder, balanced, augmented) unless ``--recipe``. Then it evaluates the half-precision
+export with `rotcodec eval` at 1.5, 3 and 6 kbps on the corpus valid splits and the two folders of
+voices no training folder holds (``unseen16k``, ``unseenx16k``), and scores the shipped weights on
+the same clips with the same code (the encode path may have changed since they shipped). The new
+weights replace the shipped file only when (:func:`improved`) PESQ-WB at 3 and at 6 kbps on the
+unseen folders together rose beyond paired noise (mean of new - shipped over the clips > 2 standard
+errors) and no folder fell beyond it at any bitrate (mean > -2 standard errors); with ``--ship``
+that is done, and the round's row goes into the model card's "Training log" either way (in place of
+the same round's earlier row, a partial sitting's).
 
 With ``--cooldown M`` the learning rate falls linearly to 0 over the round's last M minutes
 (warmup-stable-decay): the cooled weights are what the round evaluates and may ship; the run as
 it was before the cool-down (``checkpoint_stable.pt``) is evaluated too, for the comparison, and
 is what the next round on the same machine continues (``--continue-from``).
 
-    python benchmarks/training_round.py --round 2 --out runs/round2 --minutes 120 --cooldown 20 --ship
-    python benchmarks/training_round.py --round 3 --out runs/round3 --continue-from runs/round2 --minutes 120 --cooldown 20 --ship
+    python benchmarks/training_round.py --round 12 --out runs/round12 --minutes 120 --cooldown 20 --ship
+    python benchmarks/training_round.py --round 13 --out runs/round13 --continue-from runs/round12 --minutes 120 --cooldown 20 --ship
 
 ``--init-run RUN`` starts the same way (fresh optimizers) from another run's weights, an unshipped
 round's say, to change what a continuation cannot (the learning rate: a resumed run keeps its
@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import shutil
 import subprocess
 import sys
@@ -51,6 +52,19 @@ ROOT = Path(__file__).resolve().parent.parent
 PRETRAINED = ROOT / "rotcodec" / "pretrained"
 CORPUS = Path.home() / ".cache" / "rotcodec-corpus"
 KBPS = (1.5, 3.0, 6.0)
+TRAIN_FOLDERS = ("speech16k", "voices16k", "tuxpaint16k", "games16k")
+UNSEEN = ("unseen16k", "unseenx16k")  # never trained on: the score for voices the model has not heard
+
+
+def default_valid() -> list[str]:
+    """The evaluation folders: each training folder's valid split, then the unseen folders."""
+    return ([str(CORPUS / f / "valid") for f in TRAIN_FOLDERS] + [str(CORPUS / f) for f in UNSEEN])
+
+
+def folder_key(folder: str) -> str:
+    """``speech16k/valid`` for a valid split, ``unseen16k`` for a folder of its own."""
+    p = Path(folder)
+    return f"{p.parent.name}/{p.name}" if p.name in ("valid", "train") else p.name
 
 
 def run(cmd: list[str]) -> None:
@@ -72,7 +86,7 @@ def written_after(target: Path, source: Path) -> bool:
 def evaluate(model: Path, valid: list[str], out: Path, tag: str = "") -> dict[str, list[dict]]:
     scores = {}
     for folder in valid:
-        key = f"{Path(folder).parent.name}/{Path(folder).name}"
+        key = folder_key(folder)
         target = out / f"eval{tag}_{key.replace('/', '_')}.json"
         if not written_after(target, model):  # an older file here is this script's own, of older weights
             run([sys.executable, "-m", "rotcodec", "eval", "--model", str(model), "--data", folder,
@@ -82,23 +96,52 @@ def evaluate(model: Path, valid: list[str], out: Path, tag: str = "") -> dict[st
     return scores
 
 
-def pesq_by_kbps(scores: list[dict]) -> dict[float, float]:
+def pesq_by_kbps(scores: list[dict]) -> dict[float, float]:  # noqa: D103
     return {float(s["kbps_nominal"]): float(s["pesq"]) for s in scores}
 
 
-def improved(new: list[dict], old: list[dict] | None) -> tuple[bool, str]:
-    """The shipping rule: PESQ-WB at 3 and 6 kbps up, 1.5 kbps not down."""
+def paired_diff(new: list[dict], old: list[dict]) -> tuple[float, float, int]:
+    """``(mean, standard error, n)`` of new - old PESQ over the clips both scored (rows in the same order)."""
+    if len(new) != len(old):
+        raise ValueError(f"{len(new)} clips against {len(old)}: not scorings of the same clips")
+    d = [a["pesq"] - b["pesq"] for a, b in zip(new, old)
+         if a.get("pesq") is not None and b.get("pesq") is not None]
+    n = len(d)
+    if n < 2:
+        return (d[0] if d else 0.0), math.inf, n
+    mean = sum(d) / n
+    return mean, math.sqrt(sum((v - mean) ** 2 for v in d) / (n - 1) / n), n
+
+
+def _clips(scores: list[dict], kbps: float) -> list[dict]:
+    return next(s for s in scores if float(s["kbps_nominal"]) == kbps)["per_clip"]
+
+
+def improved(new: dict[str, list[dict]], old: dict[str, list[dict]] | None,
+             unseen: tuple[str, ...] = UNSEEN) -> tuple[bool, str]:
+    """The shipping rule. ``new`` and ``old`` map folders to `rotcodec eval --json` scores of the
+    same clips. Ships when PESQ-WB at 3 and 6 kbps on the ``unseen`` folders together rose by more
+    than 2 paired standard errors, and no folder at any bitrate fell by more than 2."""
     if old is None:
         return True, "no shipped scores to beat"
-    a, b = pesq_by_kbps(new), pesq_by_kbps(old)
-    ok = a[3.0] > b[3.0] and a[6.0] > b[6.0] and a[1.5] >= b[1.5]
-    why = ", ".join(f"{k:g} kbps {b[k]:.3f} -> {a[k]:.3f}" for k in KBPS)
-    return ok, why
-
-
-def shipped_beam(previous: dict | None) -> int:
-    """The encoder beam the shipped scores were measured with (files before the setting: greedy, 1)."""
-    return int(previous.get("beam", 1)) if previous else 1
+    keys = [k for k in unseen if k in new and k in old]
+    if not keys:
+        return False, f"no unseen folder ({', '.join(unseen)}) scored: nothing to ship on"
+    ok, why = True, []
+    for kbps in (3.0, 6.0):
+        d, se, n = paired_diff([c for k in keys for c in _clips(new[k], kbps)],
+                               [c for k in keys for c in _clips(old[k], kbps)])
+        ok &= d > 2 * se
+        why.append(f"unseen {kbps:g} kbps {d:+.3f} ± {se:.3f} ({n} clips)")
+    for key in new:
+        if key not in old:
+            continue
+        for kbps in KBPS:
+            d, se, _ = paired_diff(_clips(new[key], kbps), _clips(old[key], kbps))
+            if d < -2 * se:
+                ok = False
+                why.append(f"{key} {kbps:g} kbps fell {d:+.3f} ± {se:.3f}")
+    return ok, "; ".join(why)
 
 
 def continue_from(run: Path, out: Path) -> int:
@@ -184,11 +227,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", required=True, help="run folder")
     p.add_argument("--name", default=(PRETRAINED / "default.txt").read_text().split()[0],
                    help="bundled model to continue and replace (default: the default model)")
-    p.add_argument("--recipe", default=str(ROOT / "recipes" / "stft16k_cpu.toml"))
+    p.add_argument("--recipe", default=str(ROOT / "recipes" / "stft16k_rounds.toml"))
     p.add_argument("--data", action="append", default=None,
-                   help="training folders (default: the corpus speech16k/train and voices16k/train)")
+                   help="training folders (default: the corpus " + ", ".join(f"{f}/train" for f in TRAIN_FOLDERS) + ")")
     p.add_argument("--valid", action="append", default=None,
-                   help="evaluation folders (default: the corpus speech16k/valid and voices16k/valid)")
+                   help="evaluation folders (default: each training folder's valid split, then "
+                        + " and ".join(UNSEEN) + "; the rule ships on the unseen ones)")
     p.add_argument("--minutes", type=float, default=120.0, help="wall-clock training budget (default 120)")
     p.add_argument("--resume", action="store_true",
                    help="continue OUT/checkpoint.pt (a run begun in this round) instead of the shipped file")
@@ -209,8 +253,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--set", action="append", default=[], dest="sets", help="recipe overrides for this round")
     p.add_argument("--ship", action="store_true", help="replace the shipped file when the rule says so")
     args = p.parse_args(argv)
-    data = args.data or [str(CORPUS / "speech16k" / "train"), str(CORPUS / "voices16k" / "train")]
-    valid = args.valid or [str(CORPUS / "speech16k" / "valid"), str(CORPUS / "voices16k" / "valid")]
+    data = args.data or [str(CORPUS / f / "train") for f in TRAIN_FOLDERS]
+    valid = args.valid or default_valid()
     out = Path(args.out)
     shipped = PRETRAINED / f"{args.name}.pt"
     scores_file = PRETRAINED / f"{args.name}.scores.json"
@@ -281,14 +325,13 @@ def main(argv: list[str] | None = None) -> int:
         print("before the cool-down -> after:", ", ".join(f"{k:g} kbps {before[k]:.3f} -> {after[k]:.3f}" for k in KBPS),
               flush=True)
     beam = new_model.config.quantizer.beam
-    if previous and shipped_beam(previous) != beam:
-        # The shipped scores were measured with another encoder beam: score the shipped weights as
-        # the new model encodes, so that the rule compares weights, not searches.
-        baseline = out / "shipped_half.pt"
+    # The shipped weights on the same clips, through the same encode path and beam: the rule
+    # compares weights, not code versions or searches.
+    baseline = out / "shipped_half.pt"
+    if previous and not written_after(baseline, shipped):
         rotcodec.load_model(shipped).set_beam(beam).save(baseline, half=True)
-        print(f"shipped scores are for beam {shipped_beam(previous)}; scoring the shipped weights at beam {beam}", flush=True)
-        previous = {**previous, "beam": beam, "scores": evaluate(baseline, valid[:1], out, tag=f"_shipped_beam{beam}")}
-    ok, why = improved(scores[main_key], previous["scores"][main_key] if previous else None)
+    old_scores = evaluate(baseline, valid, out, tag="_shipped") if previous else None
+    ok, why = improved(scores, old_scores)
     batch, segment = recipe.data.batch_size, recipe.data.segment_seconds
     row = {"round": args.round, "hardware": args.hardware, "steps": steps, "batch": batch, "segment": segment,
            "start_step": start_step, "last_step": last_step,

@@ -1,5 +1,5 @@
 """benchmarks/training_round.py: the pure pieces of a round (the shipping rule, the learning rate a
-fresh machine's round restarts at, the beam the shipped scores were measured with, when saved scores
+fresh machine's round restarts at, when saved scores
 and copies are still the model's, the hours of audio a round's weights have seen)."""
 
 import json
@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from training_round import (  # noqa: E402
-    history_point, hours_at, improved, lr_before_cooldown, shipped_beam, written_after,
+    default_valid, folder_key, history_point, hours_at, improved, lr_before_cooldown, written_after,
 )
 
 
@@ -30,23 +30,44 @@ def test_lr_before_cooldown_without_a_cool_down_is_the_last_rate_and_none_withou
     assert lr_before_cooldown([{"step": 100, "split": "valid", "mel": 0.2}]) is None
 
 
-def _scores(a, b, c):
-    return [{"kbps_nominal": k, "pesq": p} for k, p in zip((1.5, 3.0, 6.0), (a, b, c))]
+def _folder(pesq_by_kbps: dict[float, list[float]]) -> list[dict]:
+    return [{"kbps_nominal": k, "pesq": sum(v) / len(v), "per_clip": [{"pesq": x} for x in v]}
+            for k, v in pesq_by_kbps.items()]
 
 
-def test_shipping_rule_needs_3_and_6_kbps_up_and_1_5_not_down():
-    old = _scores(1.6, 1.9, 2.4)
-    assert improved(_scores(1.6, 2.0, 2.5), old)[0]
-    assert not improved(_scores(1.59, 2.0, 2.5), old)[0]
-    assert not improved(_scores(1.7, 1.9, 2.5), old)[0]
-    assert not improved(_scores(1.7, 2.0, 2.4), old)[0]
-    assert improved(_scores(1.0, 1.0, 1.0), None)[0]
+def _scores(shift_unseen: dict[float, float], shift_valid: float = 0.0, spread: float = 0.0) -> dict[str, list[dict]]:
+    base = [1.5, 2.0, 2.5, 1.8, 2.2, 2.9, 2.1, 1.7]
+    jitter = [0.01, -0.01, 0.02, -0.02, 0.0, 0.01, -0.01, 0.0]  # times spread: the clips' own noise
+
+    def folder(shift):
+        return _folder({k: [b + shift.get(k, 0.0) + spread * j for b, j in zip(base, jitter)]
+                        for k in (1.5, 3.0, 6.0)})
+    return {"speech16k/valid": folder({1.5: shift_valid, 3.0: shift_valid, 6.0: shift_valid}),
+            "unseen16k": folder(shift_unseen), "unseenx16k": folder(shift_unseen)}
 
 
-def test_shipped_scores_without_a_beam_were_measured_greedily():
-    assert shipped_beam(None) == 1
-    assert shipped_beam({"scores": {}}) == 1
-    assert shipped_beam({"scores": {}, "beam": 4}) == 4
+def test_shipping_rule_needs_unseen_3_and_6_kbps_up_beyond_paired_noise():
+    old = _scores({})
+    assert improved(_scores({3.0: 0.05, 6.0: 0.05}, spread=1.0), old)[0]
+    assert not improved(_scores({3.0: 0.05}, spread=1.0), old)[0]  # 6 kbps level: not shipped
+    assert not improved(_scores({3.0: 0.002, 6.0: 0.002}, spread=1.0), old)[0]  # within the noise
+    assert improved(_scores({1.0: 0.0}), None)[0]
+
+
+def test_shipping_rule_refuses_a_valid_folder_that_fell_beyond_noise():
+    old = _scores({})
+    ok, why = improved(_scores({3.0: 0.05, 6.0: 0.05}, shift_valid=-0.05, spread=1.0), old)
+    assert not ok and "speech16k/valid" in why
+
+
+def test_shipping_rule_needs_an_unseen_folder():
+    new = {"speech16k/valid": _scores({})["speech16k/valid"]}
+    assert not improved(new, new)[0]
+
+
+def test_default_folders_put_the_unseen_ones_last_and_name_them():
+    keys = [folder_key(f) for f in default_valid()]
+    assert keys[0] == "speech16k/valid" and keys[-2:] == ["unseen16k", "unseenx16k"]
 
 
 def test_saved_scores_and_copies_count_only_when_written_after_the_model(tmp_path):

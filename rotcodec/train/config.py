@@ -1,7 +1,8 @@
 """Training recipes: frozen dataclasses filled from TOML, with ``--set section.key=value`` overrides.
 
-A recipe has five sections: ``model`` (a preset name plus any :class:`CodecConfig` field, and a
-``model.quantizer`` table), ``data``, ``optim``, ``loss`` and ``train``. Unknown keys are errors.
+A recipe has six sections: ``model`` (a preset name plus any :class:`CodecConfig` field, and a
+``model.quantizer`` table), ``data``, ``augment``, ``optim``, ``loss`` and ``train``. Unknown keys
+are errors.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 
 from rotcodec.config import CodecConfig
 
-__all__ = ["DataConfig", "OptimConfig", "LossConfig", "LoopConfig", "Recipe", "load_recipe", "parse_set"]
+__all__ = ["DataConfig", "AugmentConfig", "OptimConfig", "LossConfig", "LoopConfig", "Recipe", "load_recipe", "parse_set"]
 
 
 @dataclass(frozen=True)
@@ -29,8 +30,37 @@ class DataConfig:
     valid_percent: float = 5.0
     valid_clips: int = 32
     valid_seconds: float = 3.0
-    loudness_db: tuple[float, float] = (-28.0, -16.0)  # RMS target range for training segments
+    # Segments are conditioned exactly as the encoder conditions its input (DC out, each 1 s gain
+    # block to one level: rotcodec.coding.conditioning). condition = false: the older scheme, each
+    # segment scaled to an RMS drawn from loudness_db (validation clips to valid_loudness_db).
+    condition: bool = True
+    loudness_db: tuple[float, float] = (-28.0, -16.0)
     valid_loudness_db: float = -22.0
+    # Sampling share of each --data folder, keyed by a part of its path (e.g. {speech16k = 0.3});
+    # within a folder, files by duration. Empty: every file by its duration.
+    weights: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    """On-the-fly augmentation (rotcodec.train.augment): per kind a probability (0: off) and ranges."""
+
+    speed: float = 0.0
+    speed_range: tuple[float, float] = (0.9, 1.1)
+    eq: float = 0.0
+    eq_db: tuple[float, float] = (-8.0, 8.0)
+    reverb: float = 0.0
+    reverb_rt60: tuple[float, float] = (0.15, 0.8)
+    reverb_wet: tuple[float, float] = (0.1, 0.6)
+    band: float = 0.0
+    phone_share: float = 0.5  # of band-limited segments, the share that gets the phone band (300-3400 Hz)
+    lowpass_hz: tuple[float, float] = (4000.0, 5500.0)  # the low-pass cut-offs to draw from
+    noise: float = 0.0
+    noise_snr_db: tuple[float, float] = (5.0, 30.0)
+
+    @property
+    def active(self) -> bool:
+        return any(p > 0 for p in (self.speed, self.eq, self.reverb, self.band, self.noise))
 
 
 @dataclass(frozen=True)
@@ -88,25 +118,26 @@ class LoopConfig:
 class Recipe:
     model: CodecConfig = field(default_factory=lambda: CodecConfig.preset("tiny"))
     data: DataConfig = field(default_factory=DataConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     train: LoopConfig = field(default_factory=LoopConfig)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"model": self.model.to_dict(), **{s: _plain(getattr(self, s)) for s in ("data", "optim", "loss", "train")}}
+        return {"model": self.model.to_dict(), **{s: _plain(getattr(self, s)) for s in _SECTIONS}}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "Recipe":
         """Build from nested tables. ``model.preset`` picks the base model; other keys override it."""
         d = {k: dict(v) if isinstance(v, dict) else v for k, v in d.items()}
-        unknown = sorted(set(d) - {"model", "data", "optim", "loss", "train"})
+        unknown = sorted(set(d) - {"model", *_SECTIONS})
         if unknown:
             raise ValueError(f"unknown recipe section(s): {', '.join(unknown)}")
         model = dict(d.get("model", {}))
         base = CodecConfig.preset(model.pop("preset", "tiny"))
         model_cfg = CodecConfig.from_dict(_merge(base.to_dict(), model))
         kw: dict[str, Any] = {"model": model_cfg}
-        for name, klass in (("data", DataConfig), ("optim", OptimConfig), ("loss", LossConfig), ("train", LoopConfig)):
+        for name, klass in _SECTIONS.items():
             kw[name] = _build(klass, d.get(name, {}), name)
         return cls(**kw)
 
@@ -119,6 +150,10 @@ class Recipe:
             raise ValueError(f"{kbps} kbps is below one stage ({per_stage:g} kbps at {m.frame_rate:g} frames/s "
                              f"x {m.quantizer.bits:g} bits) for this model")
         return replace(self, model=m.with_updates(quantizer={"n_q": n_q}))
+
+
+_SECTIONS = {"data": DataConfig, "augment": AugmentConfig, "optim": OptimConfig, "loss": LossConfig,
+             "train": LoopConfig}
 
 
 def _plain(obj) -> dict[str, Any]:
@@ -140,13 +175,19 @@ def _build(klass: type, values: dict[str, Any], section: str):
     conv = {}
     for k, v in values.items():
         v = tuple(v) if isinstance(v, list) else v
-        conv[k] = _check_type(v, known[k].default, f"{section}.{k}")
+        f = known[k]
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        conv[k] = _check_type(v, default, f"{section}.{k}")
     return klass(**conv)
 
 
 def _check_type(value: Any, default: Any, name: str) -> Any:
     """Values must have their default's type (an int is accepted for a float)."""
-    if isinstance(default, bool) or isinstance(value, bool):
+    if isinstance(default, dict):
+        ok = isinstance(value, dict) and all(isinstance(k, str) and isinstance(v, (int, float))
+                                             and not isinstance(v, bool) for k, v in value.items())
+        value = {k: float(v) for k, v in value.items()} if ok else value
+    elif isinstance(default, bool) or isinstance(value, bool):
         ok = isinstance(value, bool) and isinstance(default, bool)
     elif isinstance(default, float):
         ok = isinstance(value, (int, float))

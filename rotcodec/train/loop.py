@@ -30,7 +30,8 @@ from rotcodec.files import atomic_write_text
 from rotcodec.model.codec import Codec
 from rotcodec.train.checkpoint import TrainState, load_checkpoint, save_checkpoint
 from rotcodec.train.config import Recipe
-from rotcodec.train.data import SegmentDataset, StepSampler, ValidSet, scan_audio, split_files
+from rotcodec.coding.conditioning import GAIN_FRAMES
+from rotcodec.train.data import SegmentDataset, StepSampler, ValidSet, file_weights, scan_audio, split_files
 from rotcodec.train.steps import Parts, autocast_for, build_parts, cooldown_factor, discriminator_step, generator_step
 from rotcodec.train.validate import validate, write_examples
 
@@ -128,7 +129,9 @@ def train(recipe: Recipe, data: list[str], out: str | os.PathLike, resume: bool 
     if valid:
         valid_files = scan_audio(valid)
     sr = recipe.model.sample_rate
-    valid_set = ValidSet(valid_files, sr, recipe.data.valid_seconds, recipe.data.valid_clips, recipe.data.valid_loudness_db)
+    block = GAIN_FRAMES * recipe.model.hop_length if recipe.data.condition else 0
+    valid_set = ValidSet(valid_files, sr, recipe.data.valid_seconds, recipe.data.valid_clips, recipe.data.valid_loudness_db,
+                         block)
 
     torch.manual_seed(recipe.train.seed)
     codec = None
@@ -153,7 +156,8 @@ def train(recipe: Recipe, data: list[str], out: str | os.PathLike, resume: bool 
     if recipe.train.compile:
         parts.model = torch.compile(parts.model)
 
-    dataset = SegmentDataset(train_files, sr, recipe.data.segment_seconds, recipe.data.loudness_db, recipe.train.seed)
+    dataset = SegmentDataset(train_files, sr, recipe.data.segment_seconds, recipe.data.loudness_db, recipe.train.seed,
+                             file_weights(train_files, recipe.data.weights), recipe.augment, block)
     sampler = StepSampler(recipe.data.batch_size, state.step, rank, world)
     rng_state = torch.get_rng_state()  # the loader must not consume the global RNG (exact resume)
     loader = DataLoader(dataset, batch_size=recipe.data.batch_size, sampler=sampler,
