@@ -4,6 +4,7 @@ import io
 import json
 import struct
 import time
+import tracemalloc
 import zlib
 
 import numpy as np
@@ -15,7 +16,7 @@ from hypothesis import strategies as st
 from rotcodec.errors import FormatError
 from rotcodec.io.bitpack import packed_size
 from rotcodec.io.container import (
-    FORMAT_VERSION, MAGIC, Header, dumps, loads, rcq_size, read_header, read_rcq, write_rcq,
+    FORMAT_VERSION, MAGIC, Header, dumps, loads, loads_gains, rcq_size, read_header, read_rcq, write_rcq,
 )
 
 
@@ -128,7 +129,7 @@ def test_wrong_magic_and_versions():
     with pytest.raises(FormatError, match="not a rotcodec .rcq file"):
         loads(b"RI")
     future = SMALL_FILE[:4] + bytes([FORMAT_VERSION + 1]) + SMALL_FILE[5:]
-    with pytest.raises(FormatError, match=r"newer rotcodec \(format 2\); upgrade"):
+    with pytest.raises(FormatError, match=rf"newer rotcodec \(format {FORMAT_VERSION + 1}\); upgrade"):
         loads(future)
     with pytest.raises(FormatError, match="version 0"):
         loads(SMALL_FILE[:4] + b"\0" + SMALL_FILE[5:])
@@ -260,3 +261,88 @@ def test_random_splices_only_raise_format_error(pos, junk):
         return
     with pytest.raises(FormatError):
         loads(data)
+
+
+# ----- gains (format 2) --------------------------------------------------------------------------
+GAINED = make_header(channels=2, n_q=2, frames=7, bits=5, length=700, original_sample_rate=16000, gain_frames=3)
+
+
+def random_gains(h: Header, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).integers(-128, 128, size=(h.channels, h.gain_blocks)).astype(np.int8)
+
+
+def test_gains_round_trip_and_size():
+    codes, gains = random_codes(GAINED, 2), random_gains(GAINED, 3)
+    assert GAINED.gain_blocks == 3 and GAINED.num_gains == 6  # ceil(7 / 3) blocks, the last one short
+    data = dumps(GAINED, codes, gains)
+    plain = make_header(**{**vars(GAINED), "gain_frames": 0})
+    assert len(data) == rcq_size(GAINED) == rcq_size(plain) + 6  # one byte per gain, nothing else
+    h, codes2, gains2 = loads_gains(data)
+    assert h == GAINED and h.gain_frames == 3
+    np.testing.assert_array_equal(codes2, codes)
+    assert gains2.dtype == np.int8 and gains2.shape == (2, 3)
+    np.testing.assert_array_equal(gains2, gains)
+    assert loads(data)[0] == GAINED
+    # stored block-major [B, C] right after the header CRC
+    start = len(data) - 4 - packed_size(codes.size, GAINED.bits) - 6
+    assert data[start: start + 6] == gains.T.tobytes()
+
+
+def test_no_gains_reads_as_empty():
+    h, _, gains = loads_gains(SMALL_FILE)
+    assert h.gain_frames == 0 and gains.shape == (2, 0) and gains.dtype == np.int8
+
+
+def test_writer_refuses_gains_that_do_not_fit():
+    codes = random_codes(GAINED)
+    with pytest.raises(ValueError, match="no gains"):
+        dumps(GAINED, codes)
+    with pytest.raises(ValueError, match=r"\[C, B\] = \(2, 3\)"):
+        dumps(GAINED, codes, np.zeros((2, 2), np.int8))
+    with pytest.raises(ValueError, match="int8"):
+        dumps(GAINED, codes, np.full((2, 3), 200))
+    with pytest.raises(ValueError, match="gain_frames = 0"):
+        dumps(SMALL, random_codes(SMALL), np.zeros((2, 1), np.int8))
+
+
+def test_every_damaged_gain_byte_is_a_format_error():
+    data = dumps(GAINED, random_codes(GAINED, 2), random_gains(GAINED, 3))
+    start = len(data) - 4 - packed_size(GAINED.num_codes, GAINED.bits) - GAINED.num_gains
+    for i in range(start, start + GAINED.num_gains):
+        for b in range(8):
+            bad = bytearray(data)
+            bad[i] ^= 1 << b
+            with pytest.raises(FormatError, match="CRC"):
+                loads_gains(bytes(bad))
+
+
+def test_gain_count_the_file_cannot_hold_fails_before_allocating():
+    # a header claiming one gain block per frame of 2**30 frames, in a 300-byte file
+    obj = make_header(frames=2**30, length=0, n_q=1, bits=1, gain_frames=1).to_json()
+    data = build(obj, b"\0" * 50)
+    tracemalloc.start()
+    try:
+        with pytest.raises(FormatError, match="truncated"):
+            loads_gains(data)
+        assert tracemalloc.get_traced_memory()[1] < 10**6
+    finally:
+        tracemalloc.stop()
+    gained = dumps(GAINED, random_codes(GAINED), random_gains(GAINED))
+    for cut in range(1, GAINED.num_gains + packed_size(GAINED.num_codes, GAINED.bits) + 5):
+        with pytest.raises(FormatError):
+            loads_gains(gained[:-cut])
+
+
+def test_format1_headers_have_no_gain_key():
+    obj = SMALL.to_json()
+    assert obj["gain"] == 0
+    v1 = {k: v for k, v in obj.items() if k != "gain"}
+    payload = dumps(SMALL, random_codes(SMALL, 1))[-4 - packed_size(SMALL.num_codes, SMALL.bits): -4]
+    h, codes = loads(build(v1, payload, version=1))
+    assert h == SMALL and h.gain_frames == 0
+    with pytest.raises(FormatError, match="unknown field.*'gain'"):
+        loads(build({**v1, "gain": 5}, payload, version=1))  # format 1 never had gains
+    with pytest.raises(FormatError, match="missing field.*'gain'"):
+        loads(build(v1, payload, version=2))
+    with pytest.raises(FormatError, match="'gain'"):
+        loads(build({**obj, "gain": -1}, payload))

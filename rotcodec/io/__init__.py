@@ -19,15 +19,17 @@ from rotcodec.io.container import (
     Header,
     dumps,
     loads,
+    loads_gains,
     rcq_size,
     read_header,
     read_rcq,
+    read_rcq_gains,
     write_rcq,
 )
 
 __all__ = [
     "FORMAT_VERSION", "MAGIC", "AudioWriter", "Header", "audio_info", "dumps",
-    "iter_audio_blocks", "loads", "pack_codes", "packed_size", "rcq_size", "read_audio",
-    "read_header", "read_rcq", "resample", "to_tensor_2d", "unpack_codes", "write_audio",
+    "iter_audio_blocks", "loads", "loads_gains", "pack_codes", "packed_size", "rcq_size", "read_audio",
+    "read_header", "read_rcq", "read_rcq_gains", "resample", "to_tensor_2d", "unpack_codes", "write_audio",
     "write_rcq",
 ]

@@ -1,19 +1,26 @@
 """The ``.rcq`` token file: a small validated JSON header plus bit-packed codes, CRC-protected.
 
 Upper layer of the file format (``bitpack.py`` is the lower one); works on any ``IO[bytes]``
-and never imports the model. Layout, little endian::
+and never imports the model. Layout (format 2), little endian::
 
     magic        4 bytes  b"RCQ\\x89"
-    version      uint8    FORMAT_VERSION
+    version      uint8    FORMAT_VERSION (2; format-1 files are read too)
     header_len   uint32   length of the JSON header in bytes (<= MAX_HEADER_BYTES)
     header       compact UTF-8 JSON object (see Header; short keys keep files near nominal rate)
     header_crc   uint32   zlib.crc32(header)
+    gains        channels * ceil(frames / gain_frames) int8 gain codes (none when gain_frames is 0)
     payload      packed_size(frames * channels * n_q, bits) bytes of bit-packed codes
-    payload_crc  uint32   zlib.crc32(payload)
+    payload_crc  uint32   zlib.crc32(gains + payload)
     (end of file; trailing bytes are an error)
 
 Codes are ``[C, n_q, F]`` (channels, stages, frames) in the API and stored frame-major,
 i.e. as ``[F, C, n_q]`` flattened in C order, so a streaming reader can decode frames in order.
+Gains are ``[C, B]`` (one code per channel and gain block of ``gain_frames`` frames, the last
+block possibly short; ``gain_db = code * 0.5``, see :mod:`rotcodec.coding.conditioning`) and are
+stored block-major, as ``[B, C]``. They cost one byte per channel and second at 50 frames/s.
+
+Format 1 (files written before gains) is format 2 without the header key ``gain`` and without
+the gains: such a file reads as ``gain_frames = 0``, no gains, and decodes as it always did.
 
 Every malformed input raises :class:`~rotcodec.errors.FormatError` and nothing else, and the
 reader checks the payload size the header claims against the real stream before allocating it.
@@ -39,11 +46,12 @@ from rotcodec.io.bitpack import pack_codes, packed_size, unpack_codes
 
 __all__ = [
     "FORMAT_VERSION", "MAGIC", "MAX_HEADER_BYTES", "MAX_CODES", "Header",
-    "dumps", "loads", "rcq_size", "read_header", "read_rcq", "write_rcq",
+    "dumps", "loads", "loads_gains", "rcq_size", "read_header", "read_rcq", "read_rcq_gains", "write_rcq",
 ]
 
 MAGIC = b"RCQ\x89"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+_V1_FIELDS = ("gain_frames",)  # fields a format-1 header lacks (they read as 0)
 MAX_HEADER_BYTES = 16384
 _PREFIX = struct.Struct("<4sBI")  # magic, version, header_len
 _CRC = struct.Struct("<I")
@@ -70,6 +78,7 @@ _FIELDS: dict[str, tuple[str, type, float, float]] = {
     "length": ("len", int, 0, 2**50),
     "chunk_frames": ("chunk", int, 0, MAX_CODES),
     "chunk_overlap": ("overlap", int, 0, MAX_CODES),
+    "gain_frames": ("gain", int, 0, MAX_CODES),
 }
 _KEY_TO_FIELD = {key: name for name, (key, *_rest) in _FIELDS.items()}
 
@@ -124,6 +133,8 @@ class Header:
         length: original length in samples at ``original_sample_rate`` (>= 0).
         chunk_frames: frames per independently coded chunk (0 = not chunked).
         chunk_overlap: overlap between consecutive chunks, in frames (>= 0).
+        gain_frames: frames per gain block (0 = the file carries no gains: decode at the
+            model's reference level). Absent from format-1 headers, which read as 0.
     """
 
     model: str
@@ -138,6 +149,7 @@ class Header:
     length: int
     chunk_frames: int = 0
     chunk_overlap: int = 0
+    gain_frames: int = 0
 
     def __post_init__(self) -> None:
         for name in _FIELDS:
@@ -153,24 +165,37 @@ class Header:
         """Number of codes in the payload: ``frames * channels * n_q``."""
         return self.frames * self.channels * self.n_q
 
+    @property
+    def gain_blocks(self) -> int:
+        """B, gain blocks per channel: ``ceil(frames / gain_frames)`` (0 without gains)."""
+        return -(-self.frames // self.gain_frames) if self.gain_frames else 0
+
+    @property
+    def num_gains(self) -> int:
+        """Number of gain codes (bytes) in the file: ``channels * gain_blocks``."""
+        return self.channels * self.gain_blocks
+
     def to_json(self) -> dict[str, Any]:
         """The header as a JSON-ready dict with the short on-disk keys (fixed order)."""
         return {key: getattr(self, name) for name, (key, *_rest) in _FIELDS.items()}
 
     @classmethod
-    def from_json(cls, obj: Any) -> "Header":
-        """Build a Header from a parsed JSON object, strictly.
+    def from_json(cls, obj: Any, version: int = FORMAT_VERSION) -> "Header":
+        """Build a Header from a parsed JSON object of a format-``version`` file, strictly.
 
         Raises:
-            FormatError: ``obj`` is not a dict, a key is missing or unknown, or a value has the
-                wrong type (``true`` is not an int, ``5.0`` is not an int) or is out of range.
+            FormatError: ``obj`` is not a dict, a key is missing or unknown (a format-1 header
+                has no ``gain``), or a value has the wrong type (``true`` is not an int, ``5.0``
+                is not an int) or is out of range.
         """
         if not isinstance(obj, dict):
             raise FormatError(f"invalid .rcq header: expected a JSON object, got {type(obj).__name__}")
-        unknown = sorted(str(k) for k in obj if k not in _KEY_TO_FIELD)
+        fields = {name: spec for name, spec in _FIELDS.items() if version >= 2 or name not in _V1_FIELDS}
+        known = {spec[0] for spec in fields.values()}
+        unknown = sorted(str(k) for k in obj if k not in known)
         if unknown:
             raise FormatError(f"invalid .rcq header: unknown field(s) {', '.join(map(repr, unknown))}")
-        missing = [f"{key!r} ({name})" for name, (key, *_r) in _FIELDS.items() if key not in obj]
+        missing = [f"{key!r} ({name})" for name, (key, *_r) in fields.items() if key not in obj]
         if missing:
             raise FormatError(f"invalid .rcq header: missing field(s) {', '.join(missing)}")
         return cls(**{_KEY_TO_FIELD[key]: value for key, value in obj.items()})
@@ -212,7 +237,7 @@ def _encode_header(header: Header) -> bytes:
 
 def rcq_size(header: Header) -> int:
     """Exact size in bytes of the ``.rcq`` file :func:`write_rcq` writes for ``header``."""
-    return (_PREFIX.size + len(_encode_header(header)) + 2 * _CRC.size
+    return (_PREFIX.size + len(_encode_header(header)) + 2 * _CRC.size + header.num_gains
             + packed_size(header.num_codes, header.bits))
 
 
@@ -225,8 +250,25 @@ def _as_numpy(codes) -> np.ndarray:
     raise TypeError(f"codes must be a numpy array or torch tensor, got {type(codes).__name__}")
 
 
-def write_rcq(f: IO[bytes], header: Header, codes) -> int:
-    """Write one ``.rcq`` file to ``f``.
+def _gain_bytes(header: Header, gains) -> bytes:
+    """Gains ``[C, B]`` as the file stores them (int8, block-major); ValueError if they do not fit."""
+    if not header.gain_frames:
+        if gains is not None and _as_numpy(gains).size:
+            raise ValueError("gains given, but the header says gain_frames = 0 (no gains)")
+        return b""
+    if gains is None:
+        raise ValueError(f"the header says gain_frames = {header.gain_frames}, but no gains were given")
+    arr = _as_numpy(gains)
+    expected = (header.channels, header.gain_blocks)
+    if arr.shape != expected:
+        raise ValueError(f"gains have shape {tuple(arr.shape)}, header says [C, B] = {expected}")
+    if arr.dtype.kind not in "iu" or (arr.size and (int(arr.min()) < -128 or int(arr.max()) > 127)):
+        raise ValueError(f"gains must be int8 codes (-128..127), got dtype {arr.dtype}")
+    return np.ascontiguousarray(arr.T.astype(np.int8)).tobytes()
+
+
+def write_rcq(f: IO[bytes], header: Header, codes, gains=None) -> int:
+    """Write one ``.rcq`` file (format :data:`FORMAT_VERSION`) to ``f``.
 
     Args:
         f: binary stream opened for writing.
@@ -234,12 +276,14 @@ def write_rcq(f: IO[bytes], header: Header, codes) -> int:
         codes: integer numpy array or torch tensor ``[C, n_q, F]`` with
             ``(C, n_q, F) == (header.channels, header.n_q, header.frames)`` and values in
             ``0 .. 2**header.bits - 1``.
+        gains: integer array or tensor ``[C, B]`` of int8 gain codes with
+            ``B == header.gain_blocks``; required when ``header.gain_frames > 0``, else None.
 
     Returns:
         Number of bytes written (equal to ``rcq_size(header)``).
 
     Raises:
-        ValueError: codes of the wrong shape, dtype or range (a programming error).
+        ValueError: codes or gains of the wrong shape, dtype or range (a programming error).
     """
     header_bytes = _encode_header(header)
     arr = _as_numpy(codes)
@@ -248,20 +292,22 @@ def write_rcq(f: IO[bytes], header: Header, codes) -> int:
         raise ValueError(f"codes have shape {tuple(arr.shape)}, header says [C, n_q, F] = {expected}")
     if arr.dtype.kind not in "iu":
         raise ValueError(f"codes must be integers, got dtype {arr.dtype}")
+    gain_bytes = _gain_bytes(header, gains)
     payload = pack_codes(arr.transpose(2, 0, 1), header.bits)  # frame-major [F, C, n_q]
     parts = (
         _PREFIX.pack(MAGIC, FORMAT_VERSION, len(header_bytes)),
         header_bytes,
         _CRC.pack(zlib.crc32(header_bytes)),
+        gain_bytes,
         payload,
-        _CRC.pack(zlib.crc32(payload)),
+        _CRC.pack(zlib.crc32(payload, zlib.crc32(gain_bytes))),
     )
     for part in parts:
         f.write(part)
     return sum(len(p) for p in parts)
 
 
-def _decode_header(raw: bytes) -> Header:
+def _decode_header(raw: bytes, version: int) -> Header:
     def no_constants(name: str):
         raise FormatError(f"invalid .rcq header: {name} is not allowed")
 
@@ -280,13 +326,13 @@ def _decode_header(raw: bytes) -> Header:
         if isinstance(err, FormatError):
             raise
         raise FormatError(f"invalid .rcq header: not JSON ({err})") from None
-    return Header.from_json(obj)
+    return Header.from_json(obj, version)
 
 
 def read_header(f: IO[bytes]) -> Header:
     """Read and validate the start of a ``.rcq`` file (magic .. header_crc) from ``f``.
 
-    Leaves ``f`` positioned at the payload. Cheap: reads at most ``MAX_HEADER_BYTES + 13``
+    Leaves ``f`` positioned at the gains (or, without gains, the payload). Cheap: reads at most ``MAX_HEADER_BYTES + 13``
     bytes, so it suits ``info``-style commands.
 
     Raises:
@@ -313,44 +359,70 @@ def read_header(f: IO[bytes]) -> Header:
     (crc,) = _CRC.unpack(_read_exact(f, _CRC.size, "header CRC"))
     if crc != zlib.crc32(raw):
         raise FormatError("corrupt .rcq file: header CRC mismatch")
-    return _decode_header(raw)
+    return _decode_header(raw, version)
 
 
-def read_rcq(f: IO[bytes]) -> tuple[Header, np.ndarray]:
-    """Read one whole ``.rcq`` file from ``f`` (which must end right after it).
+def read_rcq_gains(f: IO[bytes]) -> tuple[Header, np.ndarray, np.ndarray]:
+    """Read one whole ``.rcq`` file from ``f`` (which must end right after it), gains included.
 
     Returns:
-        ``(header, codes)`` with ``codes`` an ``int64`` array ``[C, n_q, F]``.
+        ``(header, codes, gains)``: ``codes`` an ``int64`` array ``[C, n_q, F]``, ``gains`` an
+        ``int8`` array ``[C, B]`` with ``B = header.gain_blocks`` (``[C, 0]`` for a file without
+        gains, as every format-1 file).
 
     Raises:
-        FormatError: any malformed, truncated, corrupt or unsupported input. The payload size
-            the header claims is checked against the stream's real size (seekable streams) or
-            read in 1 MiB pieces (others) before the payload is allocated.
+        FormatError: any malformed, truncated, corrupt or unsupported input. The gains and
+            payload sizes the header implies (``channels * ceil(frames / gain_frames)`` gain
+            bytes, the packed codes) are checked against the stream's real size (seekable
+            streams) or read in 1 MiB pieces (others) before they are allocated; the payload
+            CRC covers the gains, so a damaged gain is a CRC mismatch.
     """
     header = read_header(f)
     count = header.num_codes
-    size = packed_size(count, header.bits)
+    size = header.num_gains + packed_size(count, header.bits)
     left = _remaining(f)
     if left is not None and left < size + _CRC.size:
         raise FormatError(
             f"truncated .rcq file: header promises {size + _CRC.size} more bytes, only {left} left"
         )
-    payload = _read_exact(f, size, "payload")
+    gain_bytes = _read_exact(f, header.num_gains, "gains") if header.num_gains else b""
+    payload = _read_exact(f, size - header.num_gains, "payload")
     (crc,) = _CRC.unpack(_read_exact(f, _CRC.size, "payload CRC"))
-    if crc != zlib.crc32(payload):
-        raise FormatError("corrupt .rcq file: payload CRC mismatch")
+    if crc != zlib.crc32(payload, zlib.crc32(gain_bytes)):
+        raise FormatError("corrupt .rcq file: payload CRC mismatch (gains or codes damaged)")
     if f.read(1):
         raise FormatError("invalid .rcq file: unexpected bytes after the payload")
     flat = unpack_codes(payload, header.bits, count)
     codes = flat.reshape(header.frames, header.channels, header.n_q).transpose(1, 2, 0)
-    return header, np.ascontiguousarray(codes)
+    gains = np.frombuffer(gain_bytes, dtype=np.int8).reshape(header.gain_blocks, header.channels).T
+    return header, np.ascontiguousarray(codes), np.ascontiguousarray(gains)
 
 
-def dumps(header: Header, codes) -> bytes:
-    """Serialise ``header`` and ``codes [C, n_q, F]`` to ``.rcq`` bytes (see :func:`write_rcq`)."""
+def read_rcq(f: IO[bytes]) -> tuple[Header, np.ndarray]:
+    """Read one whole ``.rcq`` file from ``f``: ``(header, codes [C, n_q, F] int64)``, the gains
+    checked but left out (see :func:`read_rcq_gains`, which raises the same errors)."""
+    header, codes, _ = read_rcq_gains(f)
+    return header, codes
+
+
+def dumps(header: Header, codes, gains=None) -> bytes:
+    """Serialise ``header``, ``codes [C, n_q, F]`` and ``gains [C, B]`` to ``.rcq`` bytes (see :func:`write_rcq`)."""
     buf = io.BytesIO()
-    write_rcq(buf, header, codes)
+    write_rcq(buf, header, codes, gains)
     return buf.getvalue()
+
+
+def loads_gains(data: bytes) -> tuple[Header, np.ndarray, np.ndarray]:
+    """Parse ``.rcq`` bytes into ``(header, codes [C, n_q, F] int64, gains [C, B] int8)`` (see
+    :func:`read_rcq_gains`).
+
+    Raises:
+        TypeError: ``data`` is not bytes-like.
+        FormatError: malformed input.
+    """
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise TypeError(f"loads() needs bytes, got {type(data).__name__}")
+    return read_rcq_gains(io.BytesIO(bytes(data)))
 
 
 def loads(data: bytes) -> tuple[Header, np.ndarray]:
@@ -360,6 +432,5 @@ def loads(data: bytes) -> tuple[Header, np.ndarray]:
         TypeError: ``data`` is not bytes-like.
         FormatError: malformed input.
     """
-    if not isinstance(data, (bytes, bytearray, memoryview)):
-        raise TypeError(f"loads() needs bytes, got {type(data).__name__}")
-    return read_rcq(io.BytesIO(bytes(data)))
+    header, codes, _ = loads_gains(data)
+    return header, codes
