@@ -23,6 +23,7 @@ import math
 import torch
 import torchaudio.functional as AF
 
+from rotcodec.dsp import add_noise, lowpass, phone_band
 from rotcodec.train.config import AugmentConfig
 
 __all__ = ["AugmentConfig", "augment", "speed_span"]
@@ -77,26 +78,18 @@ def _reverb(wav: torch.Tensor, sr: int, cfg: AugmentConfig, g: torch.Generator) 
 
 def _band(wav: torch.Tensor, sr: int, cfg: AugmentConfig, g: torch.Generator) -> torch.Tensor:
     if float(torch.rand(1, generator=g)) < cfg.phone_share:
-        for _ in range(2):  # two passes: 24 dB/octave skirts, like a telephone channel's
-            wav = AF.lowpass_biquad(AF.highpass_biquad(wav, sr, 300.0), sr, 3400.0)
-        return wav
+        return phone_band(wav, sr)
     choices = [f for f in cfg.lowpass_hz if f < 0.45 * sr]
     if not choices:
         return wav
-    cut = choices[int(torch.randint(0, len(choices), (1,), generator=g))]
-    for _ in range(2):
-        wav = AF.lowpass_biquad(wav, sr, cut)
-    return wav
+    return lowpass(wav, sr, choices[int(torch.randint(0, len(choices), (1,), generator=g))])
 
 
 def _noise(wav: torch.Tensor, sr: int, cfg: AugmentConfig, g: torch.Generator) -> torch.Tensor:
-    noise = torch.randn(wav.shape, generator=g, dtype=wav.dtype)
+    colour = 0.0
     if float(torch.rand(1, generator=g)) < 0.7:  # coloured: white through a random low-pass
-        noise = AF.lowpass_biquad(noise, sr, math.exp(_uniform(g, math.log(300), math.log(0.45 * sr))))
-    if float(wav.pow(2).mean()) == 0.0:
-        return wav  # no signal to set an SNR against
-    snr = torch.tensor([_uniform(g, *cfg.noise_snr_db)], dtype=wav.dtype)
-    return AF.add_noise(wav, noise, snr)
+        colour = math.exp(_uniform(g, math.log(300), math.log(0.45 * sr)))
+    return add_noise(wav, _uniform(g, *cfg.noise_snr_db), g, sr, colour)
 
 
 def augment(wav: torch.Tensor, sample_rate: int, cfg: AugmentConfig, g: torch.Generator,
