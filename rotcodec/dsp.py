@@ -10,10 +10,13 @@ __all__ = ["phone_band", "lowpass", "add_noise"]
 
 
 def phone_band(wav: torch.Tensor, sr: int) -> torch.Tensor:
-    """``wav [..., T]`` through a telephone channel's 300-3400 Hz band (two biquad passes each side:
-    24 dB/octave skirts)."""
+    """``wav [..., T]`` through a telephone channel: 300-3400 Hz (two biquad passes each side, 24
+    dB/octave skirts) and, above 8 kHz sampling, the 8 kHz sampling of narrowband telephony (nothing
+    above 4 kHz survives)."""
     for _ in range(2):
         wav = AF.lowpass_biquad(AF.highpass_biquad(wav, sr, 300.0), sr, 3400.0)
+    if sr > 8000:
+        wav = AF.resample(AF.resample(wav, sr, 8000), 8000, sr)[..., : wav.shape[-1]]
     return wav
 
 
