@@ -257,6 +257,8 @@ def cmd_eval(args) -> int:
     for kbps in kbps_list:
         model.n_q_for_kbps(kbps)  # a bitrate below one stage fails here, before any work
     files = audio_files(args.data, args.limit)
+    if args.conditions:
+        return _eval_conditions(args, model, files, kbps_list)
     if args.plot:  # fail before the work: no matplotlib, or PNGs that would overwrite files
         from rotcodec.plots import pyplot
 
@@ -286,6 +288,26 @@ def cmd_eval(args) -> int:
         for i, ex in sorted(examples.items()):
             written.append(spectrograms(ex["rows"], ex["sr"], _spectrogram_png(folder, i, files[i]), files[i].name))
         print(f"\nplots: {', '.join(str(p) for p in written)}")
+    return 0
+
+
+def _eval_conditions(args, model, files, kbps_list) -> int:
+    from rotcodec.conditions import evaluate_conditions, markdown, opus_coder, rotcodec_coder
+    from rotcodec.opus import opus_missing
+
+    coders = {f"rotcodec {model.bitrate(model.n_q_for_kbps(k)) / 1000:g} kbps": rotcodec_coder(model, k)
+              for k in kbps_list}
+    opus = _kbps_list(args.opus) if args.opus else []
+    if opus and (why := opus_missing()):
+        print(f"no Opus column: {why}", file=sys.stderr)
+        opus = []
+    coders.update({f"Opus {k:g} kbps": opus_coder(k) for k in opus if k is not None})
+    clips = [read_audio(f) for f in files]
+    rows = evaluate_conditions(clips, coders, progress=None if args.quiet else
+                               lambda cond, name: print(f"{cond}: {name}", file=sys.stderr, flush=True))
+    print(markdown(rows))
+    if args.json:
+        _write_json(args.json, rows, args.force, indent=2)
     return 0
 
 
@@ -449,6 +471,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plot", default=None, metavar="DIR",
                    help="write PNGs to DIR: usage per stage, spectrograms original vs decoded (needs matplotlib)")
     p.add_argument("--plot-clips", type=int, default=3, help="files drawn as spectrograms with --plot (default 3)")
+    p.add_argument("--conditions", action="store_true",
+                   help="score each file as recorded and quiet, loud, with DC, noisy and phone-band "
+                        "(PESQ-WB by condition; --kbps for rotcodec, --opus beside it)")
+    p.add_argument("--opus", default="8", metavar="KBPS",
+                   help="with --conditions: Opus bitrates beside rotcodec (default 8; '' for none; needs opus-tools)")
     _add_common(p, kbps=False, beam=True)
     p.set_defaults(func=cmd_eval)
 

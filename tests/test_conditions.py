@@ -58,3 +58,23 @@ def test_every_coder_on_every_condition_and_dc_is_not_charged():
 
 def test_the_conditions_are_the_issue_list():
     assert CONDITIONS[0] == "as recorded" and len(set(CONDITIONS)) == len(CONDITIONS) == 7
+
+
+def test_cli_eval_conditions_writes_every_condition(tmp_path, model_path, capsys):
+    import json
+
+    import soundfile as sf
+
+    from rotcodec.cli import main
+
+    folder = tmp_path / "clips"
+    folder.mkdir()
+    for i in range(2):
+        sf.write(folder / f"c{i}.wav", _clip(i, 0.6)[0], SR)
+    out = tmp_path / "conditions.json"
+    assert main(["eval", "--conditions", "--data", str(folder), "--kbps", "1.5", "--opus", "",
+                 "--model", model_path, "--json", str(out), "-q"]) == 0
+    rows = json.loads(out.read_text())
+    assert [r["condition"] for r in rows] == list(CONDITIONS)
+    assert all(len(r["per_clip"]) == 2 and r["codec"].startswith("rotcodec") for r in rows)
+    assert "| phone band |" in capsys.readouterr().out
