@@ -7,11 +7,15 @@
     wav_hat, sr = rotcodec.decompress(data, model="model.pt")        # [C, T] at 44100 Hz
     rotcodec.compress_file("talk.flac", "talk.rcq", model="model.pt", kbps=6)
     rotcodec.decompress_file("talk.rcq", "talk.wav", model="model.pt")
-    codes = rotcodec.encode("talk.flac", kbps=6)                     # codes as an array [C, n_q, F]
-    wav = rotcodec.decode(codes, sample_rate=44100)                  # [C, T] float32
+    codes, gains = rotcodec.encode("talk.flac", kbps=6, return_gains=True)  # [C, n_q, F], [C, B]
+    wav = rotcodec.decode(codes, sample_rate=44100, gains=gains)     # [C, T] float32
 
 Channels are coded one by one as mono signals (like DAC); audio is resampled to the model's rate
-and back to its own rate on decoding, and comes back with exactly its original length. Files are
+and back to its own rate on decoding, and comes back with exactly its original length. Before
+the encoder, every gain block (``GAIN_FRAMES`` frames, 1 s) of the model-rate signal loses its
+DC offset and is brought to -26 dBFS with one int8 gain (:mod:`rotcodec.coding.conditioning`);
+the gains travel with the codes and decoding divides them out, so the audio comes back at its
+own level. ``condition=False`` encodes the raw signal instead (no gains). Files are
 processed in blocks and chunks, so their length does not bound the memory used. Every malformed
 ``.rcq`` input raises :class:`~rotcodec.errors.FormatError`, including files made by another model.
 """
@@ -30,8 +34,11 @@ from typing import IO
 import numpy as np
 import torch
 
-from rotcodec.coding.chunks import decode_stream, encode_stream
-from rotcodec.coding.pipeline import atomic_writer, check_output, decode_rcq, encode_to_rcq, read_checked
+from rotcodec.coding.chunks import decode_stream
+from rotcodec.coding.conditioning import GAIN_FRAMES
+from rotcodec.coding.pipeline import (
+    atomic_writer, check_gains, check_output, decode_rcq, encode_audio, encode_to_rcq, read_checked, ungain_stream,
+)
 from rotcodec.coding.resampling import check_resampling, resample_stream, resampled_length
 from rotcodec.errors import AudioError, FormatError
 from rotcodec.io.audio import AudioWriter, audio_info, iter_audio_blocks, to_tensor_2d
@@ -157,13 +164,15 @@ def _check_rate(sample_rate) -> int:
 
 # ----- bytes -------------------------------------------------------------------------------------
 def compress(wav: torch.Tensor | np.ndarray, sample_rate: int, model: ModelArg = None,
-             kbps: float | None = None) -> bytes:
+             kbps: float | None = None, condition: bool = True) -> bytes:
     """Compress float audio ``wav [C, T]`` (or ``[T]``) at ``sample_rate`` Hz to ``.rcq`` bytes.
 
     Args:
         model: a :class:`Codec`, a model file path or bundled name, or None (default model).
         kbps: target bitrate per channel; the largest number of stages whose bitrate does not
             exceed it is used. None: all stages.
+        condition: remove DC and level each gain block before the encoder, storing the gains
+            (one byte per channel and second); False: code the raw signal, no gains.
 
     Raises:
         AudioError: empty or non-finite audio, too many channels, unsupported sample rate.
@@ -176,12 +185,13 @@ def compress(wav: torch.Tensor | np.ndarray, sample_rate: int, model: ModelArg =
     step = max(1, int(BLOCK_SECONDS * sample_rate))
     blocks = (x[:, i: i + step] for i in range(0, x.shape[-1], step))
     buf = io.BytesIO()
-    encode_to_rcq(codec, blocks, sample_rate, x.shape[0], x.shape[-1], n_q, buf)
+    encode_to_rcq(codec, blocks, sample_rate, x.shape[0], x.shape[-1], n_q, buf, condition=condition)
     return buf.getvalue()
 
 
 def decompress(data: bytes | bytearray | memoryview, model: ModelArg = None) -> tuple[torch.Tensor, int]:
-    """Decode ``.rcq`` bytes to ``(wav [C, T] float32, sample_rate)`` at the original rate and length.
+    """Decode ``.rcq`` bytes to ``(wav [C, T] float32, sample_rate)`` at the original rate and length
+    (and level: the file's gains are divided out; a file without gains decodes at the reference level).
 
     Raises:
         FormatError: malformed, truncated or corrupt data, or data made by another model (the
@@ -193,8 +203,8 @@ def decompress(data: bytes | bytearray | memoryview, model: ModelArg = None) -> 
     header = read_header(f)
     codec = model_for_header(header, model)
     f.seek(0)
-    header, codes = read_checked(f, codec)
-    wav = torch.cat(list(decode_rcq(codec, header, codes)), dim=-1)
+    header, codes, gains = read_checked(f, codec)
+    wav = torch.cat(list(decode_rcq(codec, header, codes, gains=gains)), dim=-1)
     return wav, header.original_sample_rate
 
 
@@ -209,14 +219,15 @@ def _file_blocks(path: Path, sample_rate: int, length: int) -> Iterator[torch.Te
 
 
 def compress_file(in_path: str | os.PathLike, out_path: str | os.PathLike | IO[bytes], model: ModelArg = None,
-                  kbps: float | None = None, force: bool = False, progress: bool = False) -> Header:
+                  kbps: float | None = None, force: bool = False, progress: bool = False,
+                  condition: bool = True) -> Header:
     """Compress an audio file (wav/flac/ogg, any channels and rate) to an ``.rcq`` file.
 
     Reads and encodes in blocks (bounded memory for any length); writes ``out_path`` atomically
     (a temp file renamed at the end), never over an existing file unless ``force``. ``out_path``
     may also be a writable binary stream (``sys.stdout.buffer``): the whole ``.rcq`` is written
     to it at the end, after all encoding succeeded. ``progress`` draws a bar on stderr for long
-    inputs. Returns the header written.
+    inputs. ``condition`` as in :func:`compress`. Returns the header written.
 
     Raises:
         AudioError: missing, unreadable, empty or non-finite input, unsupported format or rate.
@@ -234,9 +245,10 @@ def compress_file(in_path: str | os.PathLike, out_path: str | os.PathLike | IO[b
     n_q = codec.n_q_for_kbps(kbps)
     blocks = _file_blocks(in_path, sample_rate, length)
     if stream:
-        return encode_to_rcq(codec, blocks, sample_rate, channels, length, n_q, out_path, progress)
+        return encode_to_rcq(codec, blocks, sample_rate, channels, length, n_q, out_path, progress,
+                             condition=condition)
     with atomic_writer(out_path, force) as f:
-        return encode_to_rcq(codec, blocks, sample_rate, channels, length, n_q, f, progress)
+        return encode_to_rcq(codec, blocks, sample_rate, channels, length, n_q, f, progress, condition=condition)
 
 
 def decompress_file(in_path: str | os.PathLike | IO[bytes], out_path: str | os.PathLike, model: ModelArg = None,
@@ -261,7 +273,7 @@ def decompress_file(in_path: str | os.PathLike | IO[bytes], out_path: str | os.P
         header = read_header(f)
         codec = model_for_header(header, model)
         f.seek(0)
-        header, codes = read_checked(f, codec)
+        header, codes, gains = read_checked(f, codec)
     else:
         in_path = Path(in_path)
         if in_path.is_dir():
@@ -273,36 +285,40 @@ def decompress_file(in_path: str | os.PathLike | IO[bytes], out_path: str | os.P
             header = read_header(f)
             codec = model_for_header(header, model)
             f.seek(0)
-            header, codes = read_checked(f, codec)
+            header, codes, gains = read_checked(f, codec)
     writer = AudioWriter(out_path, header.original_sample_rate, header.channels, force=force)
     with writer:
-        for block in decode_rcq(codec, header, codes, progress):
+        for block in decode_rcq(codec, header, codes, progress, gains=gains):
             writer.write(block)
     return header
 
 
 # ----- codes as arrays (language models) ---------------------------------------------------------
 def encode(audio: str | os.PathLike | torch.Tensor | np.ndarray, sample_rate: int | None = None,
-           model: ModelArg = None, kbps: float | None = None, exact: bool = False) -> np.ndarray:
+           model: ModelArg = None, kbps: float | None = None, exact: bool = False, condition: bool = True,
+           return_gains: bool = False) -> np.ndarray | tuple[np.ndarray, np.ndarray | None]:
     """The codes of an audio file or signal, as an array ``[C, n_q, F]`` (int64).
 
     Args:
         audio: an audio file path (any rate and channels soundfile reads), or float samples
             ``[C, T]`` / ``[T]`` at ``sample_rate`` Hz.
         sample_rate: required for samples; ignored for files.
-        model, kbps: as in :func:`compress`.
+        model, kbps, condition: as in :func:`compress`.
         exact: float64 encoding, so that the codes never depend on the chunking (slower; see
             :mod:`rotcodec.coding.chunks`).
+        return_gains: also return the gain codes, which :func:`decode` needs to give the audio
+            back at its own level (without them it decodes at the reference level, -26 dBFS).
 
     Returns:
         codes ``[C, n_q, F]``, ``F = ceil(T' / hop)`` where ``T'`` is the length at the model's
         rate (the audio is resampled to it first); the same codes an ``.rcq`` of it holds.
-        Flatten them for a language model with :mod:`rotcodec.tokens`.
+        Flatten them for a language model with :mod:`rotcodec.tokens`. With ``return_gains``,
+        ``(codes, gains)``: gains int8 ``[C, ceil(F / GAIN_FRAMES)]``, None when not ``condition``.
     """
     codec = _resolve(model)
     n_q = codec.n_q_for_kbps(kbps)
     if isinstance(audio, (str, os.PathLike)):
-        sample_rate, _, length = audio_info(audio)
+        sample_rate, channels, length = audio_info(audio)
         blocks: Iterable[torch.Tensor] = _file_blocks(Path(audio), sample_rate, length)
     else:
         if sample_rate is None:
@@ -311,12 +327,12 @@ def encode(audio: str | os.PathLike | torch.Tensor | np.ndarray, sample_rate: in
         x = to_tensor_2d(audio)
         if not torch.isfinite(x).all():
             raise AudioError("audio contains NaN or infinite samples")
-        length, blocks = x.shape[-1], [x]
-    check_resampling(sample_rate, codec.sample_rate)
-    model_length = resampled_length(length, sample_rate, codec.sample_rate)
-    stream = resample_stream(blocks, length, sample_rate, codec.sample_rate)
-    parts = list(encode_stream(codec, stream, model_length, n_q, exact=exact))
-    return torch.cat(parts, dim=-1).numpy()
+        channels, length, blocks = x.shape[0], x.shape[-1], [x]
+    codes, gains = encode_audio(codec, blocks, sample_rate, channels, length, n_q, exact=exact, condition=condition)
+    codes = codes.to(torch.int64).numpy()
+    if not return_gains:
+        return codes
+    return codes, None if gains is None else gains.numpy()
 
 
 def _codes_tensor(codes, codec: Codec) -> torch.Tensor:
@@ -343,17 +359,23 @@ def _codes_tensor(codes, codec: Codec) -> torch.Tensor:
 
 
 def decode(codes: torch.Tensor | np.ndarray, model: ModelArg = None, sample_rate: int | None = None,
-           length: int | None = None) -> torch.Tensor:
+           length: int | None = None, gains: torch.Tensor | np.ndarray | None = None,
+           gain_frames: int = GAIN_FRAMES) -> torch.Tensor:
     """Audio ``[C, T]`` (float32, CPU) from codes ``[C, n_q, F]`` (or ``[n_q, F]``), chunk by chunk.
 
     Args:
         sample_rate: the rate of the audio returned (default: the model's); resampled from it.
         length: samples to return at that rate (default: all ``F`` frames, resampled); trims the
             zero padding of the last frame when the original length is known.
+        gains: int8 gain codes ``[C, ceil(F / gain_frames)]`` (or ``[B]`` for one channel) from
+            :func:`encode` with ``return_gains``: divided out, giving the audio its own level back.
+            None (a language model's codes): the audio at the reference level, -26 dBFS.
+        gain_frames: frames per gain block of ``gains``.
 
     Raises:
         FormatError: codes that are not integers ``[C, n_q, F]`` with ``n_q <= model.n_q`` and
-            values in the codebook, or a ``length`` the frames cannot hold.
+            values in the codebook, a ``length`` the frames cannot hold, or gains of another
+            shape or outside the encoder's range.
     """
     codec = _resolve(model)
     x = _codes_tensor(codes, codec)
@@ -371,5 +393,11 @@ def decode(codes: torch.Tensor | np.ndarray, model: ModelArg = None, sample_rate
         raise FormatError(f"length {length} at {sr} Hz does not match {x.shape[-1]} frames "
                           f"of {codec.hop_length} samples at {codec.sample_rate} Hz")
     blocks = decode_stream(codec, x, model_length)
+    if gains is not None:
+        if isinstance(gain_frames, bool) or not isinstance(gain_frames, (int, np.integer)) or gain_frames < 1:
+            raise ValueError(f"gain_frames must be a positive int, got {gain_frames!r}")
+        g = torch.as_tensor(gains)
+        g = check_gains(g[None] if g.dim() == 1 else g, x.shape[0], x.shape[-1], int(gain_frames))
+        blocks = ungain_stream(blocks, g, int(gain_frames) * codec.hop_length)
     out = torch.cat(list(resample_stream(blocks, model_length, codec.sample_rate, sr)), dim=-1)
     return out[:, :length]

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 import rotcodec
 from rotcodec.errors import FormatError
-from rotcodec.io.container import MAGIC
+from rotcodec.io.container import FORMAT_VERSION, MAGIC
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -40,13 +40,14 @@ def valid(model):
 
 
 def parts(data: bytes) -> tuple[dict, bytes]:
+    """``(header, gains + codes)`` of a valid file: what the payload CRC covers."""
     _, _, n = PREFIX.unpack_from(data)
     return json.loads(data[PREFIX.size: PREFIX.size + n]), data[PREFIX.size + n + CRC.size: -CRC.size]
 
 
 def assemble(header_raw: bytes, payload: bytes, header_len: int | None = None) -> bytes:
     n = len(header_raw) if header_len is None else header_len
-    return (PREFIX.pack(MAGIC, 1, n) + header_raw + CRC.pack(zlib.crc32(header_raw)) + payload
+    return (PREFIX.pack(MAGIC, FORMAT_VERSION, n) + header_raw + CRC.pack(zlib.crc32(header_raw)) + payload
             + CRC.pack(zlib.crc32(payload)))
 
 
@@ -68,11 +69,13 @@ json_values = st.recursive(
 def test_the_unmutated_file_decodes(valid, model):
     wav = decodes_or_format_error(valid, model)
     assert wav is not None and wav.shape == (2, 4410)
+    header, payload = parts(valid)
+    assert torch.equal(decodes_or_format_error(assemble(json.dumps(header).encode(), payload), model), wav)
 
 
 @SETTINGS
 @given(key=st.sampled_from(["model", "hash", "sr", "orig_sr", "ch", "n_q", "bits", "fps", "frames", "len",
-                            "chunk", "overlap"]), value=json_values)
+                            "chunk", "overlap", "gain"]), value=json_values)
 def test_any_value_in_any_field_decodes_or_is_a_format_error(valid, model, key, value):
     header, payload = parts(valid)
     header[key] = value

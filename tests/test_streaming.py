@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from rotcodec import Codec, CodecConfig, FormatError, StreamDecoder, StreamEncoder
+from rotcodec.coding.conditioning import GAIN_FRAMES, apply_gains, condition
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -81,24 +82,52 @@ def test_stream_decoder_rejects_bad_codes(model):
         StreamDecoder(model).push(torch.zeros(1, 2, 1))
 
 
-def test_stream_encoder_exact_equals_one_piece_encode(model):
+@pytest.mark.parametrize("conditioned", [True, False])
+def test_stream_encoder_exact_equals_one_piece_encode(model, conditioned):
     torch.manual_seed(3)
-    wav = torch.randn(2, 37 * model.hop_length + 5) * 0.1
-    whole = copy.deepcopy(model).double().encode(wav.double()[:, None], 3)
-    enc = StreamEncoder(model, n_q=3, exact=True)
-    parts, i = [], 0
+    wav = torch.randn(2, 137 * model.hop_length + 5) * 0.1 + 0.02  # 3 gain blocks, the last one short
+    block = GAIN_FRAMES * model.hop_length
+    signal, gains = condition(wav, block) if conditioned else (wav, None)
+    whole = copy.deepcopy(model).double().encode(signal.double()[:, None], 3)
+    enc = StreamEncoder(model, n_q=3, exact=True, condition=conditioned)
+    parts, taken, i = [], [], 0
     for n in _sizes(wav.shape[-1], 700, 4):
         parts.append(enc.push(wav[:, i: i + n]))
+        taken.append(enc.take_gains())
+        # every frame's gain is out no later than the frame's code
+        assert not conditioned or sum(g.shape[-1] for g in taken) * GAIN_FRAMES >= sum(p.shape[-1] for p in parts)
         i += n
     parts.append(enc.flush())
+    taken.append(enc.take_gains())
     codes = torch.cat(parts, dim=-1)
-    assert codes.shape == (2, 3, 38)
+    assert codes.shape == (2, 3, 138)
     assert torch.equal(codes, whole)
+    if conditioned:
+        assert torch.equal(torch.cat(taken, dim=-1), gains) and torch.equal(enc.gains, gains)
+        assert gains.shape == (2, 3)
+    else:
+        assert enc.gains is None and all(g is None for g in taken) and enc.gain_frames == 0
+
+
+def test_stream_encoder_latency_grows_by_up_to_one_gain_block(model):
+    ctx, hop = model.encoder_context_frames(), model.hop_length
+    enc = StreamEncoder(model)
+    assert enc.latency_frames == ctx + GAIN_FRAMES - 1
+    assert enc.latency_ms == pytest.approx((ctx + GAIN_FRAMES) * hop / model.sample_rate * 1000)
+    torch.manual_seed(6)
+    wav = torch.randn(3 * GAIN_FRAMES * hop) * 0.1
+    out_at = []  # samples pushed when each frame's code came out
+    for i in range(3 * GAIN_FRAMES):
+        out_at += [(i + 1) * hop] * enc.push(wav[i * hop: (i + 1) * hop]).shape[-1]
+    # a block's codes come out once the block is complete, as far as the context allows
+    assert out_at[:GAIN_FRAMES - ctx] == [GAIN_FRAMES * hop] * (GAIN_FRAMES - ctx)
+    waits = [t - f * hop for f, t in enumerate(out_at)]
+    assert max(waits) == (enc.latency_frames + 1) * hop  # the documented worst case is reached
 
 
 def test_stream_encoder_latency_and_float32_near_ties(model):
     ctx, hop = model.encoder_context_frames(), model.hop_length
-    enc = StreamEncoder(model)
+    enc = StreamEncoder(model, condition=False)  # the raw model path: no gain block to wait for
     assert enc.latency_ms == pytest.approx((ctx + 1) * hop / model.sample_rate * 1000)
     torch.manual_seed(5)
     wav = torch.randn(30 * hop) * 0.1  # mono: [n] in, [n_q, f] out
@@ -110,3 +139,38 @@ def test_stream_encoder_latency_and_float32_near_ties(model):
     assert codes.shape == whole.shape
     # float32: near-tie codes may flip (this random model is full of ties); most agree
     assert (codes == whole).float().mean() > 0.85
+
+
+def test_stream_decoder_divides_the_encoders_gains_out(model):
+    torch.manual_seed(7)
+    wav = torch.randn(2, 130 * model.hop_length + 11) * 0.004 - 0.01  # quiet, with a DC offset
+    block = GAIN_FRAMES * model.hop_length
+    conditioned, gains = condition(wav, block)
+    ref = apply_gains(model.decode(model.encode(conditioned[:, None]), wav.shape[-1])[:, 0], gains, block,
+                      inverse=True)
+    enc = StreamEncoder(model)
+    dec = StreamDecoder(model, gain_frames=enc.gain_frames)
+    outs = []
+    for i in range(0, wav.shape[-1], 900):
+        outs.append(dec.push(enc.push(wav[:, i: i + 900]), enc.take_gains()))
+    outs.append(dec.push(enc.flush(), enc.take_gains()))
+    outs.append(dec.flush(wav.shape[-1]))
+    out = torch.cat(outs, dim=-1)
+    assert out.shape == ref.shape
+    assert (out - ref).abs().max() < 1e-4 * ref.abs().max()  # float32 near-ties aside, see above
+    # a decoder made for codes without gains (a language model's) refuses gains
+    plain = StreamDecoder(model)
+    assert plain.gain_frames == 0
+    with pytest.raises(ValueError, match="without gain_frames"):
+        plain.push(torch.zeros(2, 4, 1, dtype=torch.long), gains)
+
+
+def test_stream_decoder_refuses_frames_before_their_gain(model):
+    dec = StreamDecoder(model, gain_frames=2)
+    dec.push(torch.zeros(1, 2, 2, dtype=torch.long), torch.zeros(1, 1, dtype=torch.int8))
+    with pytest.raises(ValueError, match="before the gain"):
+        dec.push(torch.zeros(1, 2, 1, dtype=torch.long))
+    with pytest.raises(FormatError, match="gain code"):
+        dec.push(torch.zeros(1, 2, 1, dtype=torch.long), torch.full((1, 1), 127, dtype=torch.int8))
+    out = dec.push(torch.zeros(1, 2, 1, dtype=torch.long), torch.tensor([[-2]], dtype=torch.int8))
+    assert torch.isfinite(out).all()

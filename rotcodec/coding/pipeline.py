@@ -1,10 +1,15 @@
 """Audio <-> ``.rcq`` through a model: headers, validation, and the streaming pipelines.
 
 Compression: audio blocks ``[C, n]`` at the input rate -> :func:`resample_stream` to the model
-rate -> :func:`encode_stream` (chunks with context) -> codes ``[C, n_q, F]`` -> container.
+rate -> :class:`~rotcodec.coding.conditioning.ConditionStream` (per gain block of
+``GAIN_FRAMES`` frames: DC removed, level brought to -26 dBFS, one int8 gain code per channel and
+block) -> :func:`encode_stream` (chunks with context) -> codes ``[C, n_q, F]`` and gains
+``[C, B]`` -> container. :func:`encode_audio` is that path, the one every encoder of audio
+(compress, ``encode``, tokenize, eval) goes through; ``condition=False`` skips the conditioning.
 Decompression: container -> header checked against the model (before anything is decoded) ->
-codes -> :func:`decode_stream` -> :func:`resample_stream` back to the original rate -> exactly
-the original number of samples.
+codes -> :func:`decode_stream` -> gains divided out (:func:`~rotcodec.coding.conditioning.apply_gains`,
+``inverse=True``; none for files without gains) -> :func:`resample_stream` back to the original
+rate -> exactly the original number of samples.
 
 Memory is bounded by the chunk and segment sizes plus the codes themselves (an hour of 6 kbps
 speech is 2.2 M codes, 17 MB as int64), never by the length of the audio.
@@ -22,17 +27,18 @@ from typing import IO
 import torch
 
 from rotcodec.coding.chunks import DEFAULT_CHUNK_FRAMES, decode_stream, encode_stream, encoder_context_frames
+from rotcodec.coding.conditioning import GAIN_FRAMES, MAX_DB, MIN_DB, STEP_DB, ConditionStream, apply_gains, num_blocks
 from rotcodec.coding.progress import Progress
 from rotcodec.coding.resampling import check_resampling, resample_stream, resampled_length
 from rotcodec.errors import AudioError, FormatError
 from rotcodec.files import atomic_open
-from rotcodec.io.container import Header, read_header, read_rcq, write_rcq
+from rotcodec.io.container import Header, read_header, read_rcq_gains, write_rcq
 from rotcodec.model.codec import MODEL_VERSION
 from rotcodec.model.loading import weights_hash
 
 __all__ = [
-    "model_id", "code_bits", "check_header", "check_codes", "check_output", "encode_to_rcq",
-    "read_checked", "decode_rcq", "atomic_writer",
+    "model_id", "code_bits", "check_header", "check_codes", "check_gains", "check_output", "encode_audio",
+    "encode_to_rcq", "read_checked", "decode_rcq", "ungain_stream", "atomic_writer",
 ]
 
 MAX_CHANNELS = 64  # the container's limit
@@ -94,14 +100,71 @@ def check_codes(codes, model) -> None:
         raise FormatError(f"invalid .rcq file: code {int(codes.max())} outside the codebook of {k}")
 
 
+def check_gains(gains, channels: int, frames: int, gain_frames: int) -> torch.Tensor:
+    """Gain codes ``[C, B]`` checked against ``channels``, ``frames`` and ``gain_frames``, as an
+    int8 tensor: FormatError unless ``B == ceil(frames / gain_frames)`` and every code lies in the
+    range the encoder writes (``MIN_DB .. MAX_DB`` in ``STEP_DB`` steps)."""
+    g = torch.as_tensor(gains)
+    if g.dtype.is_floating_point or g.is_complex() or g.dtype == torch.bool:
+        raise FormatError(f"gains must be integer codes, got dtype {g.dtype}")
+    expected = (channels, num_blocks(frames, gain_frames))
+    if tuple(g.shape) != expected:
+        raise FormatError(f"gains of shape {tuple(g.shape)}: {channels} channels of {frames} frames in "
+                          f"gain blocks of {gain_frames} frames take [C, B] = {expected}")
+    lo, hi = round(MIN_DB / STEP_DB), round(MAX_DB / STEP_DB)
+    if g.numel() and (int(g.min()) < lo or int(g.max()) > hi):
+        raise FormatError(f"gain code {int(g.min()) if int(g.min()) < lo else int(g.max())} outside {lo}..{hi}")
+    return g.to(torch.int8)
+
+
+def encode_audio(model, blocks: Iterable[torch.Tensor], sample_rate: int, channels: int, length: int,
+                 n_q: int, chunk_frames: int = DEFAULT_CHUNK_FRAMES, exact: bool = False,
+                 condition: bool = True, progress: Progress | None = None,
+                 ) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The encode path of audio: resample to the model rate, condition, encode chunk by chunk.
+
+    Args:
+        blocks: float ``[C, n]`` tensors at ``sample_rate``, ``length`` samples in all.
+        condition: condition the model-rate signal per gain block of ``GAIN_FRAMES * hop``
+            samples (:mod:`~rotcodec.coding.conditioning`); False: the raw model path.
+        progress: a bar updated in seconds of audio coded.
+
+    Returns:
+        ``(codes [C, n_q, F] int32, gains [C, ceil(F / GAIN_FRAMES)] int8 or None)``,
+        ``F = ceil(T' / hop)`` with ``T'`` the length at the model's rate. Every block is
+        conditioned from its own samples, so the codes do not depend on how the audio arrived.
+    """
+    check_resampling(sample_rate, model.sample_rate)
+    model_length = resampled_length(length, sample_rate, model.sample_rate)
+    stream = resample_stream(blocks, length, sample_rate, model.sample_rate)
+    cond = ConditionStream(channels, GAIN_FRAMES * model.hop_length) if condition else None
+    if cond is not None:
+        stream = cond.stream(stream)
+    parts, done = [], 0
+    for codes in encode_stream(model, stream, model_length, n_q, chunk_frames, exact=exact):
+        parts.append(codes.to(torch.int32))
+        done += codes.shape[-1]
+        if progress is not None:
+            progress.update(done / model.frame_rate)
+    codes = torch.cat(parts, dim=-1)
+    if cond is None:
+        return codes, None
+    gains = cond.gains
+    if gains.shape != (channels, num_blocks(model_length, cond.block)):  # every block pulled
+        raise RuntimeError(f"conditioned {gains.shape[-1]} gain blocks of {model_length} samples")
+    return codes, gains
+
+
 def encode_to_rcq(model, blocks: Iterable[torch.Tensor], sample_rate: int, channels: int,
                   length: int, n_q: int, out: IO[bytes], progress: bool = False,
-                  chunk_frames: int = DEFAULT_CHUNK_FRAMES) -> Header:
+                  chunk_frames: int = DEFAULT_CHUNK_FRAMES, condition: bool = True) -> Header:
     """Encode ``length`` samples of ``channels``-channel audio at ``sample_rate`` and write an ``.rcq``.
 
     Args:
         blocks: float ``[C, n]`` tensors at ``sample_rate``, in order.
         out: binary stream; written only at the end, in one go (after all encoding succeeded).
+        condition: condition the input and store the gains (``gain_frames = GAIN_FRAMES``); False:
+            the raw model path, a file without gains (``gain_frames = 0``).
 
     Returns:
         The header written.
@@ -111,43 +174,53 @@ def encode_to_rcq(model, blocks: Iterable[torch.Tensor], sample_rate: int, chann
     if length < 1:
         raise AudioError("audio is empty")
     check_resampling(sample_rate, model.sample_rate)
-    model_length = resampled_length(length, sample_rate, model.sample_rate)
-    frames = math.ceil(model_length / model.hop_length)
+    frames = math.ceil(resampled_length(length, sample_rate, model.sample_rate) / model.hop_length)
     bar = Progress("compress", length / sample_rate, progress)
-    stream = resample_stream(blocks, length, sample_rate, model.sample_rate)
-    parts, done = [], 0
     try:
-        for codes in encode_stream(model, stream, model_length, n_q, chunk_frames):
-            parts.append(codes.to(torch.int32))
-            done += codes.shape[-1]
-            bar.update(done / model.frame_rate)
+        codes, gains = encode_audio(model, blocks, sample_rate, channels, length, n_q, chunk_frames,
+                                    condition=condition, progress=bar)
     finally:
         bar.close()
-    codes = torch.cat(parts, dim=-1)
-    del parts
     header = Header(
         model=model_id(model), model_hash=weights_hash(model), sample_rate=model.sample_rate,
         original_sample_rate=sample_rate, channels=channels, n_q=n_q, bits=code_bits(model),
         frame_rate=model.frame_rate, frames=frames, length=length,
-        chunk_frames=chunk_frames, chunk_overlap=encoder_context_frames(model))
-    write_rcq(out, header, codes.numpy())
+        chunk_frames=chunk_frames, chunk_overlap=encoder_context_frames(model),
+        gain_frames=GAIN_FRAMES if condition else 0)
+    write_rcq(out, header, codes.numpy(), None if gains is None else gains.numpy())
     return header
 
 
-def read_checked(f: IO[bytes], model) -> tuple[Header, torch.Tensor]:
+def read_checked(f: IO[bytes], model) -> tuple[Header, torch.Tensor, torch.Tensor | None]:
     """Read an ``.rcq`` from the seekable stream ``f``, validating the header against ``model``
-    before the payload is read. Returns ``(header, codes [C, n_q, F] int64)``."""
+    before the payload is read. Returns ``(header, codes [C, n_q, F] int64, gains [C, B] int8 or
+    None for a file without gains)``."""
     start = f.tell()
     check_header(read_header(f), model)
     f.seek(start)
-    header, codes = read_rcq(f)
+    header, codes, gains = read_rcq_gains(f)
     check_codes(codes, model)
-    return header, torch.from_numpy(codes)
+    if not header.gain_frames:
+        return header, torch.from_numpy(codes), None
+    return header, torch.from_numpy(codes), check_gains(gains, header.channels, header.frames, header.gain_frames)
+
+
+def ungain_stream(blocks: Iterable[torch.Tensor], gains: torch.Tensor | None, block: int) -> Iterator[torch.Tensor]:
+    """Divide the gains ``[C, B]`` (one per ``block`` samples from sample 0) out of a stream of
+    ``[C, n]`` model-rate blocks; ``gains=None`` passes the stream through (the reference level)."""
+    done = 0
+    for x in blocks:
+        yield x if gains is None else apply_gains(x, gains, block, done, inverse=True)
+        done += x.shape[-1]
 
 
 def decode_rcq(model, header: Header, codes: torch.Tensor, progress: bool = False,
-               chunk_frames: int = DEFAULT_CHUNK_FRAMES) -> Iterator[torch.Tensor]:
-    """Decode checked codes to float32 ``[C, n]`` blocks at the original rate, ``header.length`` in all."""
+               chunk_frames: int = DEFAULT_CHUNK_FRAMES, gains: torch.Tensor | None = None,
+               ) -> Iterator[torch.Tensor]:
+    """Decode checked codes to float32 ``[C, n]`` blocks at the original rate, ``header.length`` in all.
+
+    ``gains [C, B]`` (from :func:`read_checked`; None for a file without gains) are divided out at
+    the model rate, before resampling, which gives back the level the audio came in at."""
     model_length = resampled_length(header.length, header.original_sample_rate, model.sample_rate)
     bar = Progress("decompress", header.length / header.original_sample_rate, progress)
 
@@ -159,8 +232,8 @@ def decode_rcq(model, header: Header, codes: torch.Tensor, progress: bool = Fals
             yield block
 
     try:
-        out = resample_stream(model_rate_blocks(), model_length, model.sample_rate,
-                              header.original_sample_rate)
+        ungained = ungain_stream(model_rate_blocks(), gains, header.gain_frames * model.hop_length)
+        out = resample_stream(ungained, model_length, model.sample_rate, header.original_sample_rate)
         yield from _take(out, header.length)
     finally:
         bar.close()

@@ -13,17 +13,27 @@ history and look-ahead and keeps only the final part, exactly like chunked codin
 
 * decoding: the concatenated output equals ``model.decode(codes)`` of all codes up to float
   rounding (~1e-6), however the frames were pushed;
-* encoding: the concatenated codes equal ``model.encode(wav)``; in float32 a near-tie code can
-  flip (rarely, see the chunks module notes), never with ``exact=True``.
+* encoding: the concatenated codes equal ``model.encode`` of the conditioned signal
+  (:func:`~rotcodec.coding.conditioning.condition`, as every encode path of rotcodec), or of the
+  raw one with ``condition=False``; in float32 a near-tie code can flip (rarely, see the chunks
+  module notes), never with ``exact=True``.
+
+Gains: the encoder conditions its input per gain block of ``GAIN_FRAMES`` frames (DC removed,
+level brought to -26 dBFS) with a :class:`~rotcodec.coding.conditioning.ConditionStream`, one
+block behind, and hands out each block's int8 gain code (:meth:`StreamEncoder.take_gains`) no
+later than the block's first code; a :class:`StreamDecoder` made with ``gain_frames`` divides
+them out again. Codes without gains (a language model's) decode at the reference level.
 
 Latency (algorithmic, on top of compute time): the decoder's audio for frame ``i`` is out once
 frame ``i + ctx`` has been pushed, i.e. ``latency_ms = ctx * hop / sample_rate * 1000``; the
 encoder emits frame ``i``'s code once ``(i + 1 + ctx) * hop`` samples are in, so a sample waits
-at most ``(ctx + 1) * hop`` samples. ``min_frames`` > 1 trades latency for less recomputation
-(each call recomputes ``2 * ctx`` frames of context).
+at most ``(ctx + 1) * hop`` samples, plus up to one gain block (``GAIN_FRAMES - 1`` more frames)
+when it conditions: a block is conditioned only once all of it is in. ``min_frames`` > 1 trades
+latency for less recomputation (each call recomputes ``2 * ctx`` frames of context).
 
 Shapes: codes ``[C, n_q, f]`` (or ``[n_q, f]`` for one channel), audio ``[C, n]`` (or ``[n]``)
-float32 at ``model.sample_rate``; channels are coded independently, as a batch.
+float32 at ``model.sample_rate``, gain codes int8 ``[C, b]`` (or ``[b]``); channels are coded
+independently, as a batch.
 """
 
 from __future__ import annotations
@@ -32,6 +42,8 @@ import copy
 
 import torch
 
+from rotcodec.coding.conditioning import GAIN_FRAMES, ConditionStream, apply_gains
+from rotcodec.coding.pipeline import check_gains
 from rotcodec.errors import FormatError
 
 __all__ = ["StreamDecoder", "StreamEncoder"]
@@ -53,6 +65,9 @@ class StreamDecoder:
     Args:
         model: a :class:`~rotcodec.Codec` in eval mode.
         min_frames: decode only when at least this many new frames are final (1: lowest latency).
+        gain_frames: frames per gain block of the gains pushed with the codes
+            (:attr:`StreamEncoder.gain_frames`); 0 (default): codes without gains, decoded at
+            the model's reference level.
 
     Usage::
 
@@ -61,13 +76,25 @@ class StreamDecoder:
             play(dec.push(frame))           # [C, n] float32, n may be 0
         play(dec.flush())                   # the last ctx frames' audio
 
-    ``n_q`` and ``C`` are fixed by the first push.
+        enc = StreamEncoder(model)          # a StreamEncoder's codes, at the level they came in at
+        dec = StreamDecoder(model, gain_frames=enc.gain_frames)
+        for block in microphone():
+            codes = enc.push(block)
+            play(dec.push(codes, enc.take_gains()))
+
+    ``n_q`` and ``C`` are fixed by the first push. With ``gain_frames``, every frame's gain must
+    have been pushed with or before it (a :class:`StreamEncoder` hands each gain out first).
     """
 
-    def __init__(self, model, min_frames: int = 1):
+    def __init__(self, model, min_frames: int = 1, gain_frames: int = 0):
         self.model = model
         self.context = int(model.decoder_context_frames())
         self.min_frames = _check_min_frames(min_frames)
+        if isinstance(gain_frames, bool) or not isinstance(gain_frames, int) or gain_frames < 0:
+            raise ValueError(f"gain_frames must be a non-negative int, got {gain_frames!r}")
+        self.gain_frames = gain_frames
+        self._gains: list[torch.Tensor] = []  # [C, b] int8 codes pushed so far
+        self._gain_blocks = 0
         self._codes: torch.Tensor | None = None  # [C, n_q, f]: frames from absolute index _start on
         self._start = 0  # absolute frame index of _codes[..., 0]
         self._received = 0  # frames pushed
@@ -89,11 +116,21 @@ class StreamDecoder:
     def frames_received(self) -> int:
         return self._received
 
-    def push(self, codes: torch.Tensor) -> torch.Tensor:
-        """Add frames ``[C, n_q, f]`` (or ``[n_q, f]``); return the newly final samples ``[C, n]``."""
+    def push(self, codes: torch.Tensor, gains: torch.Tensor | None = None) -> torch.Tensor:
+        """Add frames ``[C, n_q, f]`` (or ``[n_q, f]``) and the gain codes ``[C, b]`` (or ``[b]``) of
+        the next ``b`` gain blocks, if any; return the newly final samples ``[C, n]``.
+
+        Raises:
+            ValueError: gains without ``gain_frames``, or a frame whose gain has not been pushed.
+            FormatError: codes outside the codebook, gains outside the encoder's range.
+        """
         if self._closed:
             raise RuntimeError("push() after flush(): make a new StreamDecoder")
         codes = self._check(torch.as_tensor(codes))
+        self._add_gains(gains, codes.shape[0])
+        if self.gain_frames and self._received + codes.shape[-1] > self._gain_blocks * self.gain_frames:
+            raise ValueError(f"frame {self._gain_blocks * self.gain_frames} pushed before the gain of its "
+                             f"block ({self.gain_frames} frames a block); push each gain with or before its frames")
         if self._codes is None:
             self._codes = codes
         else:
@@ -117,6 +154,21 @@ class StreamDecoder:
         if length is not None:
             out = out[..., : max(0, length - before)]
         return out
+
+    def _add_gains(self, gains, channels: int) -> None:
+        if gains is None:
+            return
+        g = torch.as_tensor(gains)
+        if g.numel() == 0:
+            return
+        if not self.gain_frames:
+            raise ValueError("gains pushed to a StreamDecoder made without gain_frames")
+        g = g[None] if g.dim() == 1 else g
+        if g.dim() != 2 or g.shape[0] != channels:
+            raise ValueError(f"gains must be [C, b] with C = {channels}, got shape {tuple(g.shape)}")
+        g = check_gains(g, channels, g.shape[-1], 1)  # dtype and range
+        self._gains.append(g)
+        self._gain_blocks += g.shape[-1]
 
     def _check(self, codes: torch.Tensor) -> torch.Tensor:
         if codes.dtype.is_floating_point or codes.dtype == torch.bool or codes.is_complex():
@@ -152,6 +204,10 @@ class StreamDecoder:
         window = self._codes[..., lo - self._start: hi - self._start]
         wav = self.model.decode(window.to(_device(self.model)))[:, 0]  # [C, (hi - lo) * hop]
         out = wav[:, (a - lo) * hop: (b - lo) * hop].float().cpu()
+        if self.gain_frames:
+            if len(self._gains) > 1:
+                self._gains = [torch.cat(self._gains, dim=-1)]
+            out = apply_gains(out, self._gains[0], self.gain_frames * hop, a * hop, inverse=True)
         self._emitted = b
         keep_from = max(0, b - self.context)  # history the next call needs
         self._codes = self._codes[..., keep_from - self._start:]
@@ -168,16 +224,20 @@ class StreamEncoder:
         min_frames: encode only when at least this many new frames are final.
         exact: encode with a float64 copy of the model, so the codes never depend on how the
             samples were cut (see :mod:`rotcodec.coding.chunks`).
+        condition: condition the input per gain block of :attr:`gain_frames` frames, as
+            ``rotcodec.compress`` does (:mod:`~rotcodec.coding.conditioning`); the gains come
+            from :meth:`take_gains`. False: the raw model path, no gains, less latency.
 
     Usage::
 
         enc = StreamEncoder(model, n_q=4)
         for block in microphone():          # [C, n] or [n] float32 at model.sample_rate, any n
-            send(enc.push(block))           # codes [C, n_q, f], f may be 0
-        send(enc.flush())                   # the last frames (the end is zero-padded to a frame)
+            send(enc.push(block), enc.take_gains())  # codes [C, n_q, f], f may be 0; gains [C, b]
+        send(enc.flush(), enc.take_gains())  # the last frames (the end is zero-padded to a frame)
     """
 
-    def __init__(self, model, n_q: int | None = None, min_frames: int = 1, exact: bool = False):
+    def __init__(self, model, n_q: int | None = None, min_frames: int = 1, exact: bool = False,
+                 condition: bool = True):
         self.n_q = model.n_q if n_q is None else int(n_q)
         if not 1 <= self.n_q <= model.n_q:
             raise ValueError(f"n_q must be between 1 and {model.n_q}, got {n_q}")
@@ -185,31 +245,61 @@ class StreamEncoder:
         self.context = int(model.encoder_context_frames())
         self.min_frames = _check_min_frames(min_frames)
         self.exact = bool(exact)
+        self.gain_frames = GAIN_FRAMES if condition else 0
+        self._cond: ConditionStream | None = None  # made at the first push (it needs C)
+        self._gains_taken = 0
         self._encoder = copy.deepcopy(model).double().eval() if exact else model
-        self._wav: torch.Tensor | None = None  # [C, n]: samples from absolute index _start on
+        self._wav: torch.Tensor | None = None  # [C, n]: conditioned samples from absolute index _start on
+        self._channels = 0
         self._start = 0
-        self._received = 0  # samples pushed
+        self._received = 0  # samples ready to encode (conditioned, when conditioning)
         self._emitted = 0  # frames returned
         self._mono = False
         self._closed = False
 
     @property
     def latency_frames(self) -> int:
-        """Frames of look-ahead: frame ``i``'s code comes out once frame ``i + latency_frames`` is complete."""
-        return self.context + self.min_frames - 1
+        """Frames of look-ahead, at most: frame ``i``'s code comes out once frame ``i + latency_frames``
+        is complete. Conditioning adds up to one gain block less a frame (``gain_frames - 1``): the
+        frames of a block are encoded only once the whole block is in and its gain known."""
+        return self.context + self.min_frames - 1 + max(0, self.gain_frames - 1)
 
     @property
     def latency_ms(self) -> float:
-        """Worst-case wait of a sample for its code: one frame plus the look-ahead, in milliseconds."""
+        """Worst-case wait of a sample for its code: one frame plus the look-ahead, in milliseconds
+        (with conditioning, about one gain block more than without)."""
         return (self.latency_frames + 1) * 1000.0 / self.model.frame_rate
+
+    @property
+    def gains(self) -> torch.Tensor | None:
+        """Gain codes of every block conditioned so far, int8 ``[C, B]`` (``[B]`` for mono input);
+        None without conditioning."""
+        if not self.gain_frames:
+            return None
+        g = self._cond.gains if self._cond is not None else torch.zeros(max(1, self._channels), 0, dtype=torch.int8)
+        return g[0] if self._mono else g
+
+    def take_gains(self) -> torch.Tensor | None:
+        """The gain codes not taken yet, int8 ``[C, b]`` (``[b]`` for mono input; b may be 0), in
+        block order: each block's gain is out before (or with) the first code of its block.
+        None without conditioning."""
+        g = self.gains
+        if g is None:
+            return None
+        new = g[..., self._gains_taken:]
+        self._gains_taken = g.shape[-1]
+        return new
 
     def push(self, wav: torch.Tensor) -> torch.Tensor:
         """Add samples ``[C, n]`` (or ``[n]``); return the newly final codes ``[C, n_q, f]`` (int64)."""
         if self._closed:
             raise RuntimeError("push() after flush(): make a new StreamEncoder")
         wav = self._check(torch.as_tensor(wav))
-        self._wav = wav if self._wav is None else torch.cat([self._wav, wav], dim=-1)
-        self._received += wav.shape[-1]
+        if self.gain_frames:
+            if self._cond is None:
+                self._cond = ConditionStream(wav.shape[0], self.gain_frames * self.model.hop_length)
+            wav = self._cond.push(wav)
+        self._add(wav)
         final = self._received // self.model.hop_length - self.context
         if final - self._emitted < self.min_frames:
             return self._empty()
@@ -218,28 +308,36 @@ class StreamEncoder:
     def flush(self) -> torch.Tensor:
         """Return the remaining codes (``ceil(samples / hop)`` frames in all); closes the encoder."""
         self._closed = True
+        if self._cond is not None:
+            self._add(self._cond.flush())  # the last, short, gain block
         hop = self.model.hop_length
         total = -(-self._received // hop)
         if self._wav is None or self._emitted >= total:
             return self._empty()
         return self._encode_until(total)
 
+    def _add(self, wav: torch.Tensor) -> None:
+        if wav.shape[-1]:
+            self._wav = wav if self._wav is None else torch.cat([self._wav, wav], dim=-1)
+            self._received += wav.shape[-1]
+
     def _check(self, wav: torch.Tensor) -> torch.Tensor:
         if not wav.dtype.is_floating_point:
             raise TypeError(f"samples must be floats, got {wav.dtype}")
-        if self._wav is None:
+        first = not self._channels
+        if first:
             self._mono = wav.dim() == 1
         if wav.dim() == 1 and self._mono:
             wav = wav[None]
         if wav.dim() != 2:
             raise ValueError(f"samples must be [C, n] or [n], got shape {tuple(wav.shape)}")
-        if self._wav is not None and wav.shape[0] != self._wav.shape[0]:
-            raise ValueError(f"{wav.shape[0]} channels, the first push had {self._wav.shape[0]}")
+        if not first and wav.shape[0] != self._channels:
+            raise ValueError(f"{wav.shape[0]} channels, the first push had {self._channels}")
+        self._channels = wav.shape[0]
         return wav.float()
 
     def _empty(self) -> torch.Tensor:
-        c = 1 if self._wav is None else self._wav.shape[0]
-        out = torch.zeros(c, self.n_q, 0, dtype=torch.int64)
+        out = torch.zeros(max(1, self._channels), self.n_q, 0, dtype=torch.int64)
         return out[0] if self._mono else out
 
     @torch.inference_mode()
