@@ -394,8 +394,8 @@ def read_rcq_gains(f: IO[bytes]) -> tuple[Header, np.ndarray, np.ndarray]:
         raise FormatError("invalid .rcq file: unexpected bytes after the payload")
     flat = unpack_codes(payload, header.bits, count)
     codes = flat.reshape(header.frames, header.channels, header.n_q).transpose(1, 2, 0)
-    gains = np.frombuffer(gain_bytes, dtype=np.int8).reshape(header.gain_blocks, header.channels).T
-    return header, np.ascontiguousarray(codes), np.ascontiguousarray(gains)
+    gains = np.frombuffer(gain_bytes, dtype=np.int8).reshape(header.gain_blocks, header.channels).T.copy()
+    return header, np.ascontiguousarray(codes), gains
 
 
 def read_rcq(f: IO[bytes]) -> tuple[Header, np.ndarray]:
