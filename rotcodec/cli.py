@@ -2,12 +2,12 @@
 
 ::
 
-    rotcodec compress IN OUT.rcq [--kbps K] [--model M] [--device D] [--force]
+    rotcodec compress IN OUT.rcq [--kbps K] [--model M] [--device D] [--force] [--no-condition]
     rotcodec decompress IN.rcq OUT.wav [--model M] [--device D] [--force]
     rotcodec info FILE.rcq
     rotcodec roundtrip IN OUT.wav [--kbps K] [--model M] [--device D] [--force]
     rotcodec eval --data DIR [--kbps 1.5,3,6] [--model M] [--limit N] [--json OUT]
-    rotcodec tokenize IN_DIR OUT_DIR [--kbps K] [--model M] [--jobs N] [--format rcq|npy] [--exact]
+    rotcodec tokenize IN_DIR OUT_DIR [--kbps K] [--model M] [--jobs N] [--format rcq|npy] [--exact] [--no-condition]
     rotcodec detokenize TOKENS_DIR OUT_DIR [--model M] [--ext wav|flac|ogg]
 
 ``compress IN -`` writes the ``.rcq`` to standard output, ``decompress - OUT`` reads it from
@@ -31,7 +31,7 @@ import torch
 from rotcodec import api
 from rotcodec.coding.pipeline import atomic_writer, check_output
 from rotcodec.io.audio import audio_info, read_audio
-from rotcodec.io.container import Header, read_header, read_rcq
+from rotcodec.io.container import Header, read_header, read_rcq_gains
 
 __all__ = ["main", "build_parser"]
 
@@ -85,7 +85,7 @@ def cmd_compress(args) -> int:
     audio_info(args.input)  # a missing or unreadable input is reported before any model error
     model = _load(args, device)
     header = api.compress_file(args.input, args.output, model, kbps=args.kbps, force=args.force,
-                               progress=_progress(args))
+                               progress=_progress(args), condition=not args.no_condition)
     _say(args, _describe(Path(args.output), header))
     return 0
 
@@ -116,7 +116,8 @@ def _compress_to_stdout(args) -> int:
     device = _device(args.device)
     audio_info(args.input)
     model = _load(args, device)
-    header = api.compress_file(args.input, sys.stdout.buffer, model, kbps=args.kbps, progress=_progress(args))
+    header = api.compress_file(args.input, sys.stdout.buffer, model, kbps=args.kbps, progress=_progress(args),
+                               condition=not args.no_condition)
     sys.stdout.buffer.flush()
     if not args.quiet:
         print(f"-: {header.length / header.original_sample_rate:.2f} s, {header.channels} ch, "
@@ -150,7 +151,8 @@ def cmd_tokenize(args) -> int:
     bar = ProgressLine("tokenize") if _progress(args) else None
     try:
         summary = tokenize_folder(args.input, args.output, model, kbps=args.kbps, fmt=args.format,
-                                  jobs=args.jobs, exact=args.exact, force=args.force, progress=bar)
+                                  jobs=args.jobs, exact=args.exact, force=args.force, progress=bar,
+                                  condition=not args.no_condition)
     finally:
         if bar is not None:
             bar.close()
@@ -185,7 +187,7 @@ def cmd_info(args) -> int:
     if not path.is_file():
         raise FileNotFoundError(f"no such file: {path}")
     with open(path, "rb") as f:
-        header, _ = read_rcq(f)  # validates the whole file, CRCs included
+        header, _, gains = read_rcq_gains(f)  # validates the whole file, CRCs included
     size = path.stat().st_size
     seconds = header.length / header.original_sample_rate
     nominal = header.frame_rate * header.n_q * header.bits * header.channels
@@ -202,6 +204,9 @@ def cmd_info(args) -> int:
         ("nominal bitrate", f"{nominal / 1000:.3f} kbps"
          + (f" ({nominal / header.channels / 1000:.3f} kbps per channel)" if header.channels > 1 else "")),
         ("real bitrate", f"{size * 8 / seconds / 1000:.3f} kbps"),
+        ("gains", f"{gains.size} int8 codes, one per channel and {header.gain_frames} frames, "
+                  f"{gains.min() * 0.5:+.1f} to {gains.max() * 0.5:+.1f} dB" if gains.size
+         else "none (decodes at the model's reference level)"),
     ]
     width = max(len(k) for k, _ in rows) + 1
     for key, value in rows:
@@ -218,7 +223,8 @@ def cmd_roundtrip(args) -> int:
     model = _load(args, device)
     with tempfile.TemporaryDirectory(prefix="rotcodec-") as tmp:
         rcq = Path(tmp) / "roundtrip.rcq"
-        header = api.compress_file(args.input, rcq, model, kbps=args.kbps, progress=_progress(args))
+        header = api.compress_file(args.input, rcq, model, kbps=args.kbps, progress=_progress(args),
+                                   condition=not args.no_condition)
         size = rcq.stat().st_size
         api.decompress_file(rcq, args.output, model, force=args.force, progress=_progress(args))
     ref, sr = read_audio(args.input)
@@ -421,6 +427,12 @@ def _add_common(p: argparse.ArgumentParser, kbps: bool, beam: bool = False) -> N
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
 
 
+def _add_no_condition(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--no-condition", action="store_true",
+                   help="code the raw signal: no DC removal, no per-second leveling to -26 dBFS, no gains "
+                        "in the output (by default the level is taken out before the encoder and put back on decoding)")
+
+
 def _add_train(subparsers) -> None:
     """Registration point for ``rotcodec train``.
 
@@ -445,6 +457,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("input", help="audio file (wav, flac, ogg)")
     p.add_argument("output", help="the .rcq file to write ('-': standard output)")
     _add_common(p, kbps=True, beam=True)
+    _add_no_condition(p)
     p.set_defaults(func=cmd_compress)
 
     p = sub.add_parser("decompress", help=".rcq token file -> audio file")
@@ -461,6 +474,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("input", help="audio file")
     p.add_argument("output", help="decoded audio file to write")
     _add_common(p, kbps=True, beam=True)
+    _add_no_condition(p)
     p.set_defaults(func=cmd_roundtrip)
 
     p = sub.add_parser("eval", help="PESQ-WB, STOI, mel distance, SI-SDR and real bitrate over a folder")
@@ -521,6 +535,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--exact", action="store_true",
                    help="float64 encoding: codes never depend on chunking (about 2.5x slower)")
     _add_common(p, kbps=True, beam=True)
+    _add_no_condition(p)
     p.set_defaults(func=cmd_tokenize)
 
     p = sub.add_parser("detokenize", help="token folder (with its manifest.jsonl) -> audio files")

@@ -7,10 +7,20 @@ their extension: ``b.wav.rcq``) and records one JSON line per file in ``OUT_DIR/
 
     {"path": "a/b.wav", "tokens": "a/b.rcq", "format": "rcq", "duration": 2.5,
      "sample_rate": 44100, "channels": 1, "length": 110250, "frames": 125, "n_q": 6,
-     "codebook_size": 1024, "model": "speech16k-cpu@1", "model_hash": "…", "exact": false, "beam": 4}
+     "codebook_size": 1024, "model": "speech16k-cpu@1", "model_hash": "…", "exact": false, "beam": 4,
+     "gain_frames": 50}
     {"path": "c/broken.wav", "error": "not a readable audio file: …"}
 
 ``.npy`` token files hold int16 ``[C, n_q, F]`` (no header: the manifest line is their header).
+
+Gains: the encoder conditions its input (:mod:`rotcodec.coding.conditioning`: DC out, each gain
+block of ``gain_frames`` frames brought to -26 dBFS), so the codes carry no level; the level is in
+one int8 gain code per channel and block. An ``.rcq`` token file holds its gains; for ``.npy`` they
+are in the manifest line, ``"gains": [[code, ...], ...]`` (``[C, ceil(F / gain_frames)]``, dB =
+code * 0.5). :func:`rotcodec.tokens.load_gains` reads either; ``detokenize`` divides them out, so
+the audio comes back at its own level. ``condition=False`` (``--no-condition``) codes the raw
+signal: ``"gain_frames": 0``, no gains. Lines written before gains existed have no
+``gain_frames``; their tokens were coded raw, and decode as before.
 
 Resuming: rerunning the same command skips files whose manifest line is ``ok`` and whose token
 file exists, and retries errors. Each token file is written to a hidden temp file, its manifest
@@ -40,6 +50,7 @@ import torch
 
 from rotcodec import api
 from rotcodec.coding.chunks import DEFAULT_CHUNK_FRAMES
+from rotcodec.coding.conditioning import GAIN_FRAMES
 from rotcodec.coding.pipeline import code_bits, model_id
 from rotcodec.errors import FormatError
 from rotcodec.files import atomic_write_text
@@ -54,8 +65,8 @@ __all__ = ["AUDIO_SUFFIXES", "FORMATS", "MANIFEST", "Summary", "audio_files", "d
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3")
 FORMATS = ("rcq", "npy")
 MANIFEST = "manifest.jsonl"
-_SETTINGS = ("model_hash", "n_q", "format", "exact", "beam")  # what every ok line of one folder shares
-_OLDER = {"beam": 1}  # settings that manifests written before them lack, and what those lines used
+_SETTINGS = ("model_hash", "n_q", "format", "exact", "beam", "gain_frames")  # what every ok line of one folder shares
+_OLDER = {"beam": 1, "gain_frames": 0}  # settings that manifests written before them lack, and what those lines used
 
 
 @dataclass(frozen=True)
@@ -151,6 +162,7 @@ class _Job:
     fmt: str
     kbps: float | None
     exact: bool
+    condition: bool = True
 
 
 _WORKER: dict = {}
@@ -176,13 +188,17 @@ def _code_one(job: _Job) -> tuple[dict, str | None]:
     tmp = None
     try:
         sample_rate, channels, length = audio_info(job.source)
-        codes = api.encode(job.source, model=model, kbps=job.kbps, exact=job.exact)  # [C, n_q, F]
+        codes, gains = api.encode(job.source, model=model, kbps=job.kbps, exact=job.exact,
+                                  condition=job.condition, return_gains=True)  # [C, n_q, F], [C, B]
+        gain_frames = GAIN_FRAMES if job.condition else 0
         entry = {"path": job.rel, "tokens": job.tokens, "format": job.fmt,
                  "duration": round(length / sample_rate, 6), "sample_rate": sample_rate,
                  "channels": channels, "length": length, "frames": int(codes.shape[-1]),
                  "n_q": int(codes.shape[1]), "codebook_size": model.config.quantizer.codebook_size,
                  "model": _WORKER["id"], "model_hash": _WORKER["hash"], "exact": job.exact,
-                 "beam": model.config.quantizer.beam}
+                 "beam": model.config.quantizer.beam, "gain_frames": gain_frames}
+        if job.fmt == "npy" and gains is not None:
+            entry["gains"] = gains.tolist()
         target = Path(job.target)
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
@@ -195,8 +211,8 @@ def _code_one(job: _Job) -> tuple[dict, str | None]:
                     original_sample_rate=sample_rate, channels=channels, n_q=entry["n_q"],
                     bits=code_bits(model), frame_rate=model.frame_rate, frames=entry["frames"],
                     length=length, chunk_frames=DEFAULT_CHUNK_FRAMES,
-                    chunk_overlap=model.encoder_context_frames())
-                write_rcq(f, header, codes)
+                    chunk_overlap=model.encoder_context_frames(), gain_frames=gain_frames)
+                write_rcq(f, header, codes, gains)
         return entry, str(tmp)
     except (ValueError, OSError, RuntimeError) as err:  # AudioError/FormatError are ValueErrors
         if tmp is not None:
@@ -220,7 +236,7 @@ def _check_settings(entries: dict[str, dict], want: dict, force: bool, out_dir: 
 def tokenize_folder(in_dir: str | os.PathLike, out_dir: str | os.PathLike, model: api.ModelArg = None,
                     kbps: float | None = None, fmt: str = "rcq", jobs: int = 1, exact: bool = False,
                     force: bool = False, progress: Callable[[int, int, float], None] | None = None,
-                    ) -> Summary:
+                    condition: bool = True) -> Summary:
     """Tokenize every audio file under ``in_dir`` into ``out_dir`` (created) with a manifest.
 
     Args:
@@ -231,6 +247,7 @@ def tokenize_folder(in_dir: str | os.PathLike, out_dir: str | os.PathLike, model
         exact: float64 encoding (codes independent of chunking; about 2.5x slower).
         force: redo files already done and overwrite token files that are not this folder's.
         progress: called as ``progress(files_done, files_total, audio_seconds_done)`` after each file.
+        condition: condition the input and keep the gains (see the module notes); False: raw codes.
 
     Returns:
         A :class:`Summary`. Files that fail (unreadable audio, ...) get an ``error`` line in the
@@ -258,7 +275,7 @@ def tokenize_folder(in_dir: str | os.PathLike, out_dir: str | os.PathLike, model
     out_dir.mkdir(exist_ok=True)
     entries = read_manifest(out_dir)
     want = {"model_hash": weights_hash(codec), "n_q": n_q, "format": fmt, "exact": bool(exact),
-            "beam": codec.config.quantizer.beam}
+            "beam": codec.config.quantizer.beam, "gain_frames": GAIN_FRAMES if condition else 0}
     _check_settings(entries, want, force, out_dir)
     _remove_stale_temps(out_dir)
 
@@ -277,7 +294,7 @@ def tokenize_folder(in_dir: str | os.PathLike, out_dir: str | os.PathLike, model
                                                   f"use --force to overwrite it"}
             failed += 1
             continue
-        todo.append(_Job(str(in_dir / rel), key, str(target), tokens, fmt, kbps, bool(exact)))
+        todo.append(_Job(str(in_dir / rel), key, str(target), tokens, fmt, kbps, bool(exact), bool(condition)))
 
     coded, seconds = 0, 0.0
     with open(out_dir / MANIFEST, "a", encoding="utf-8") as log:
@@ -352,7 +369,7 @@ def _entry_model(entry: dict, model: api.ModelArg, cache: dict) -> Codec:
 
 def _decode_one(tokens_dir: Path, entry: dict, target: Path, codec: Codec, force: bool) -> None:
     from rotcodec.io.audio import write_audio
-    from rotcodec.tokens import load_codes
+    from rotcodec.tokens import load_codes, load_gains
 
     source = tokens_dir / entry["tokens"]
     if entry.get("format") == "rcq" or source.suffix == ".rcq":
@@ -362,7 +379,9 @@ def _decode_one(tokens_dir: Path, entry: dict, target: Path, codec: Codec, force
     expected = (entry.get("channels"), entry.get("n_q"), entry.get("frames"))
     if codes.shape != expected:
         raise FormatError(f"{source}: codes of shape {codes.shape}, the manifest says [C, n_q, F] = {expected}")
-    wav = api.decode(codes, codec, sample_rate=entry["sample_rate"], length=entry["length"])
+    gains, gain_frames = load_gains(source, entry)
+    wav = api.decode(codes, codec, sample_rate=entry["sample_rate"], length=entry["length"],
+                     gains=gains, gain_frames=gain_frames or GAIN_FRAMES)
     write_audio(target, wav, entry["sample_rate"], force=force)
 
 
@@ -373,7 +392,7 @@ def detokenize_folder(tokens_dir: str | os.PathLike, out_dir: str | os.PathLike,
     """Decode every token file a manifest lists back to audio under ``out_dir``, mirroring the tree.
 
     ``a/b.rcq`` (made from ``a/b.flac``) becomes ``out_dir/a/b.<ext>`` at the original rate,
-    channels and length. Outputs that exist are skipped (counted as skipped) unless ``force``.
+    channels, length and level (the gains divided out; tokens without gains at the reference level). Outputs that exist are skipped (counted as skipped) unless ``force``.
     A file that fails (missing, malformed: :class:`FormatError`) is reported to
     ``on_error(path, message)`` and counted as failed; the others go on.
 

@@ -23,7 +23,9 @@ error rather than as noise. Arrays may be numpy arrays or torch tensors; leading
 (channels, batch) are kept: ``[..., n_q, F] <-> [..., n_q * F]``.
 
 Token files (``.rcq`` or ``.npy``, as written by ``rotcodec tokenize``) load as codes with
-:func:`load_codes`.
+:func:`load_codes`, and their gains (the level of each second, which the encoder took out: see
+:mod:`rotcodec.coding.conditioning`) with :func:`load_gains`. A language model models the codes
+only; codes decoded without gains come out at the reference level (-26 dBFS).
 """
 
 from __future__ import annotations
@@ -36,9 +38,9 @@ import numpy as np
 import torch
 
 from rotcodec.errors import FormatError
-from rotcodec.io.container import read_rcq
+from rotcodec.io.container import read_rcq, read_rcq_gains
 
-__all__ = ["LAYOUTS", "vocab_size", "flatten", "unflatten", "load_codes", "MAX_NPY_BYTES"]
+__all__ = ["LAYOUTS", "vocab_size", "flatten", "unflatten", "load_codes", "load_gains", "MAX_NPY_BYTES"]
 
 LAYOUTS = ("frame", "stage")
 MAX_NPY_BYTES = 1 << 31
@@ -162,6 +164,40 @@ def load_codes(path: str | os.PathLike) -> np.ndarray:
         return _load_npy(path)
     with open(path, "rb") as f:
         return read_rcq(f)[1]
+
+
+def load_gains(path: str | os.PathLike, entry: dict | None = None) -> tuple[np.ndarray | None, int]:
+    """The gains of a token file: ``(gains [C, B] int8 or None, gain_frames)``.
+
+    An ``.rcq`` carries them itself; an ``.npy`` token file's are in its manifest ``entry``
+    (``"gains"``: one list of int8 codes per channel, ``"gain_frames"``: frames per block), which
+    must then be given. ``(None, 0)``: tokens without gains (made with conditioning off, or before
+    gains existed), to be decoded at the reference level. The codes of the gains are not checked
+    against the codes' shape here (decoding does that).
+
+    Raises:
+        FormatError: a malformed ``.rcq``, or manifest gains that are not int8 lists of equal length
+            or come without a positive ``gain_frames``.
+        FileNotFoundError: no such ``.rcq`` file.
+    """
+    path = Path(path)
+    if path.suffix.lower() != ".npy":
+        if not path.is_file():
+            raise FileNotFoundError(f"no such token file: {path}")
+        with open(path, "rb") as f:
+            header, _, gains = read_rcq_gains(f)
+        return (gains, header.gain_frames) if header.gain_frames else (None, 0)
+    entry = entry or {}
+    gains, frames = entry.get("gains"), entry.get("gain_frames", 0)
+    if gains is None:
+        return None, 0
+    if isinstance(frames, bool) or not isinstance(frames, int) or frames < 1:
+        raise FormatError(f"{path}: manifest gains need a positive gain_frames, got {frames!r}")
+    if not (isinstance(gains, list) and gains and all(isinstance(row, list) for row in gains)
+            and len({len(row) for row in gains}) == 1
+            and all(isinstance(g, int) and not isinstance(g, bool) and -128 <= g <= 127 for row in gains for g in row)):
+        raise FormatError(f"{path}: manifest gains must be one list of int8 codes per channel, all of one length")
+    return np.array(gains, dtype=np.int8), frames
 
 
 def _load_npy(path: Path) -> np.ndarray:

@@ -24,7 +24,7 @@ from rotcodec.cli import main
 from rotcodec.coding import encode_batch, encode_chunked, resample_stream
 from rotcodec.coding.conditioning import GAIN_FRAMES, condition
 from rotcodec.tokenize import read_manifest
-from rotcodec.tokens import load_codes
+from rotcodec.tokens import load_codes, load_gains
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 SAMPLES = sorted((Path(__file__).resolve().parent.parent / "samples").glob("*.wav"))
@@ -124,4 +124,6 @@ def test_tokenize_cli_gives_the_same_codes_in_both_formats(saved, tmp_path):
         assert sorted(manifest) == [p.name for p in SAMPLES]
         for p in SAMPLES:
             codes = load_codes(out / manifest[p.name]["tokens"])
-            assert np.array_equal(codes, rotcodec.encode(p, model=model, exact=True)), (fmt, p)
+            gains, _ = load_gains(out / manifest[p.name]["tokens"], manifest[p.name])
+            api_codes, api_gains = rotcodec.encode(p, model=model, exact=True, return_gains=True)
+            assert np.array_equal(codes, api_codes) and np.array_equal(gains, api_gains), (fmt, p)

@@ -12,7 +12,7 @@ import soundfile as sf
 import rotcodec
 from rotcodec.cli import main
 from rotcodec.tokenize import MANIFEST, read_manifest
-from rotcodec.tokens import load_codes
+from rotcodec.tokens import load_codes, load_gains
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -103,10 +103,62 @@ def test_npy_tokens_and_detokenize_round_trip(corpus, tmp_path, model_path):
     for rel, (sr, ch, n) in {"one.wav": (16000, 1, 9000), "a/b/two.wav": (22050, 2, 7000)}.items():
         info = sf.info(back / rel)
         assert (info.samplerate, info.channels, info.frames) == (sr, ch, n)
-    # the same audio as decoding the codes through the API
+    # the gains sit in the manifest line, one list per channel and gain block
+    entry = read_manifest(out)["a/b/two.flac"]
+    gains, gain_frames = load_gains(out / "a/b/two.npy", entry)
+    assert entry["gain_frames"] == gain_frames == 50
+    assert gains.dtype == np.int8 and gains.shape == (2, -(-entry["frames"] // 50))
+    codes, api_gains = rotcodec.encode(corpus / "a/b/two.flac", model=model_path, return_gains=True)
+    assert np.array_equal(gains, api_gains)
+    # the same audio as decoding the codes and gains through the API
     wav, _ = sf.read(back / "one.wav", dtype="float32")
-    ref = rotcodec.decode(load_codes(out / "one.npy"), model_path, sample_rate=16000, length=9000)[0]
+    gains, gain_frames = load_gains(out / "one.npy", read_manifest(out)["one.wav"])
+    ref = rotcodec.decode(load_codes(out / "one.npy"), model_path, sample_rate=16000, length=9000,
+                          gains=gains, gain_frames=gain_frames)[0]
     assert np.abs(wav - np.clip(ref.numpy(), -1, 1)).max() < 2e-4
+    # without the gains the codes decode at the reference level, not the file's
+    plain = rotcodec.decode(load_codes(out / "one.npy"), model_path, sample_rate=16000, length=9000)[0]
+    assert not np.allclose(plain.numpy(), ref.numpy(), atol=1e-3)
+
+
+def test_rcq_tokens_carry_their_gains_and_no_condition_drops_them(corpus, tmp_path, model_path, capsys):
+    out = tmp_path / "tok"
+    _tokenize(corpus, out, model_path, "--exact")
+    entry = read_manifest(out)["one.wav"]
+    assert entry["gain_frames"] == 50 and "gains" not in entry  # an .rcq holds its own
+    gains, gain_frames = load_gains(out / "one.rcq")
+    codes, api_gains = rotcodec.encode(corpus / "one.wav", model=model_path, exact=True, return_gains=True)
+    assert gain_frames == 50 and np.array_equal(gains, api_gains) and np.array_equal(load_codes(out / "one.rcq"), codes)
+    capsys.readouterr()
+    assert _tokenize(corpus, out, model_path, "--exact", "--no-condition") == 1
+    assert "other settings (gain_frames 50 (now 0)" in capsys.readouterr().err
+    raw = tmp_path / "raw"
+    _tokenize(corpus, raw, model_path, "--exact", "--no-condition", "--format", "npy")
+    entry = read_manifest(raw)["one.wav"]
+    assert entry["gain_frames"] == 0 and "gains" not in entry
+    assert load_gains(raw / "one.npy", entry) == (None, 0)
+    assert np.array_equal(load_codes(raw / "one.npy"),
+                          rotcodec.encode(corpus / "one.wav", model=model_path, exact=True, condition=False))
+    # a manifest written before gains existed has no gain_frames: its tokens were coded raw
+    lines = [json.loads(ln) for ln in (raw / MANIFEST).read_text().splitlines()]
+    for line in lines:
+        line.pop("gain_frames", None)
+    (raw / MANIFEST).write_text("".join(json.dumps(ln) + "\n" for ln in lines))
+    assert _tokenize(corpus, raw, model_path, "--exact", "--no-condition", "--format", "npy") == 1  # broken.wav
+    assert "2 already done" in capsys.readouterr().err
+    assert main(["detokenize", str(raw), str(tmp_path / "back"), "--model", model_path, "-q"]) == 0
+
+
+def test_detokenize_refuses_malformed_gains(corpus, tmp_path, model_path, capsys):
+    out = tmp_path / "tok"
+    _tokenize(corpus, out, model_path, "--format", "npy")
+    entries = read_manifest(out)
+    bad = {"one.wav": {**entries["one.wav"], "gains": [[1, 2, 3, 4]]},  # 4 blocks for 29 frames
+           "a/b/two.flac": {**entries["a/b/two.flac"], "gains": [[1000], [0]]}}  # not int8
+    (out / MANIFEST).write_text("".join(json.dumps(e) + "\n" for e in {**entries, **bad}.values()))
+    assert main(["detokenize", str(out), str(tmp_path / "back"), "--model", model_path, "-q"]) == 1
+    err = capsys.readouterr().err
+    assert "one.wav: gains of shape (1, 4)" in err and "two.flac" in err and "int8" in err
 
 
 def test_detokenize_reports_malformed_tokens_and_goes_on(corpus, tmp_path, model_path, capsys):
