@@ -298,7 +298,7 @@ def main(argv: list[str] | None = None) -> int:
         if lr:
             sets.append(f"optim.lr={lr:.3g}")
     if not args.skip_train:
-        cmd = [sys.executable, "-m", "rotcodec", "train", args.recipe, "--out", str(out), "--quiet"]
+        cmd = [sys.executable, "-m", "rotcodec", "train", args.recipe, "--out", str(out), "--quiet", "--name", args.name]
         cmd += [x for d in data for x in ("--data", d)]
         cmd += ["--resume"] if args.resume else ["--init", str(init)]
         limits = [f"train.max_minutes={args.minutes}", 'train.clock="wall"', f"train.cooldown_minutes={args.cooldown}"]

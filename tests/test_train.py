@@ -275,7 +275,7 @@ def test_cooldown_lowers_the_rate_and_keeps_the_stable_run(audio_dir, tmp_path, 
               tmp_path / "bad", progress=False)
 
 
-def test_init_from_a_model_file_or_name_through_the_cli(audio_dir, tmp_path, model_path):
+def test_init_from_a_model_file_or_name_through_the_cli(audio_dir, tmp_path, model_path, capsys):
     from rotcodec.cli import main
 
     out = tmp_path / "run"
@@ -288,8 +288,27 @@ def test_init_from_a_model_file_or_name_through_the_cli(audio_dir, tmp_path, mod
     fresh = torch.nn.utils.parameters_to_vector(Codec(start.config).parameters())
     a, b = (torch.nn.utils.parameters_to_vector(m.parameters()) for m in (start, after))
     assert (a - b).norm() < 0.2 * (a - fresh).norm()
-    # a model whose config differs from the recipe's is refused with a clear message
-    assert main(args[:5] + [str(tmp_path / "run2")] + args[6:] + ["--set", "model.preset=\"tiny_stft\""]) != 0
+    assert after.config.name == "run"  # named after its run, not after the recipe's model
+    # a model whose config differs from the recipe's is refused, naming the fields, leaving nothing
+    capsys.readouterr()
+    assert main(args[:5] + [str(tmp_path / "run2")] + args[6:] + ["--set", "model.quantizer.n_q=3"]) == 1
+    assert "differs from the recipe's in quantizer.n_q" in capsys.readouterr().err
+    assert not (tmp_path / "run2").exists()
+    # --name names it; so does model.name
+    assert main(args[:5] + [str(tmp_path / "run3")] + args[6:] + ["--name", "mine"]) == 0
+    assert load_model_file(tmp_path / "run3" / "model.pt").config.name == "mine"
+
+
+def test_steps_zero_trains_until_the_time_limit(audio_dir, tmp_path, monkeypatch):
+    import time
+
+    ticks = iter(range(10**6))
+    monkeypatch.setattr(time, "process_time", lambda: float(next(ticks)))
+    sets = FAST + ["train.steps=0", "train.max_minutes=0.05", 'train.clock="cpu"']
+    result = train(load_recipe(RECIPES / "tiny_cpu.toml", sets), [str(audio_dir)], tmp_path / "run", progress=False)
+    assert result.state.step >= 2 and (tmp_path / "run" / "model.pt").exists()
+    with pytest.raises(ValueError, match="train.steps"):
+        train(load_recipe(RECIPES / "tiny_cpu.toml", FAST + ["train.steps=-1"]), [str(audio_dir)], tmp_path / "bad")
 
 
 def _ddp_worker(rank: int, world: int, init_file: str, data: str, out: str, hashes: str) -> None:

@@ -4,7 +4,9 @@ and :func:`rotcodec.train.ablate.ablate`."""
 from __future__ import annotations
 
 import argparse
+import json
 import logging
+from pathlib import Path
 
 __all__ = ["add_parser"]
 
@@ -27,6 +29,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--init", metavar="MODEL",
                    help="start from a model's weights (fresh optimizers): a model file, or a bundled model's name "
                         "such as the default (see `rotcodec/pretrained/`)")
+    p.add_argument("--name", default=None,
+                   help="the model's name, written in its token files (default: the run folder's name, "
+                        "unless --set model.name=... gives one)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
     _add_ablate(subparsers)
@@ -77,7 +82,13 @@ def run(args: argparse.Namespace) -> int:
     from rotcodec.train.loop import train
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    recipe = load_recipe(args.recipe, args.sets)
+    sets = list(args.sets)
+    if args.name is not None or not any(s.split("=", 1)[0].strip() == "model.name" for s in sets):
+        # A model trained from a bundled recipe must not pass for the bundled model (token files
+        # name the model that made them): it takes the run's name unless one is given.
+        name = args.name if args.name is not None else Path(args.out).resolve().name
+        sets.append(f"model.name={json.dumps(name)}")
+    recipe = load_recipe(args.recipe, sets)
     if args.kbps is not None:
         recipe = recipe.with_kbps(args.kbps)
     init = None

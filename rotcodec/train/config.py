@@ -98,7 +98,7 @@ class LossConfig:
 
 @dataclass(frozen=True)
 class LoopConfig:
-    steps: int = 100_000
+    steps: int = 100_000  # 0: no step limit, train until max_minutes (or until stopped)
     valid_every: int = 1000
     checkpoint_every: int = 1000
     log_every: int = 50

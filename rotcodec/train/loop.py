@@ -97,10 +97,34 @@ def trim_log(path: Path, step: int) -> int:
     return dropped
 
 
-def _progress(step: int, total: int, logs: dict, rate: float) -> None:
+def config_diff(a, b) -> list[str]:
+    """Names of the fields (``quantizer.n_q`` for nested ones) where two model configs differ, the
+    model's ``name`` aside (a run may name the model it continues)."""
+    da, db = a.to_dict(), b.to_dict()
+    out = []
+    for key in sorted(set(da) | set(db)):
+        if key == "name":
+            continue
+        va, vb = da.get(key), db.get(key)
+        if isinstance(va, dict) and isinstance(vb, dict):
+            out += [f"{key}.{k}" for k in sorted(set(va) | set(vb)) if va.get(k) != vb.get(k)]
+        elif va != vb:
+            out.append(key)
+    return out
+
+
+def _progress(step: int, total: int, logs: dict, rate: float, minutes: float = 0.0, limit: float = 0.0) -> None:
+    """One status line: a bar over ``total`` steps when there is one (``train.steps`` > 0), over the
+    time limit when that is what stops the run, else only the counts."""
     width = 24
-    done = int(width * step / max(total, 1))
-    sys.stderr.write(f"\r[{'#' * done}{'.' * (width - done)}] {step}/{total} mel {logs.get('mel', float('nan')):.3f} "
+    if total:
+        frac, where = step / total, f"{step}/{total}"
+    elif limit:
+        frac, where = minutes / limit, f"step {step}, {minutes:.0f}/{limit:g} min"
+    else:
+        frac, where = None, f"step {step}"
+    bar = "" if frac is None else f"[{'#' * int(width * min(frac, 1))}{'.' * (width - int(width * min(frac, 1)))}] "
+    sys.stderr.write(f"\r{bar}{where} mel {logs.get('mel', float('nan')):.3f} "
                      f"total {logs.get('total', float('nan')):.3f} {rate:.2f} it/s ")
     sys.stderr.flush()
 
@@ -114,15 +138,29 @@ def train(recipe: Recipe, data: list[str], out: str | os.PathLike, resume: bool 
     weights of a model (a saved model file or a :class:`Codec`, e.g. the bundled model) with fresh
     optimizers; its config must equal the recipe's model.
     """
+    if recipe.train.steps < 0:
+        raise ValueError(f"train.steps must be >= 0 (0: until train.max_minutes), got {recipe.train.steps}")
     rank, world, device = setup_distributed()
     out = Path(out)
     ckpt = out / "checkpoint.pt"
-    if rank == 0:
-        out.mkdir(parents=True, exist_ok=True)
-        if not resume and ckpt.exists():
-            raise FileExistsError(f"{ckpt} exists; pass --resume to continue it or choose another --out")
+    if not resume and ckpt.exists():
+        raise FileExistsError(f"{ckpt} exists; pass --resume to continue it or choose another --out")
     if resume and not ckpt.exists():
         raise FileNotFoundError(f"--resume: no checkpoint at {ckpt}")
+    codec = None
+    if init is not None:  # checked before anything is written: a refused --init leaves no run folder
+        from rotcodec.model.loading import load_model_file
+
+        codec = init if isinstance(init, Codec) else load_model_file(init)
+        differ = config_diff(codec.config, recipe.model)
+        if differ:
+            label = codec.config.name if isinstance(init, Codec) else init
+            raise ValueError(f"--init {label}: its model differs from the recipe's in {', '.join(differ)}; "
+                             f"use the recipe it was trained with (or --set those fields to its values)")
+        codec.config = recipe.model  # the same model under the run's name
+        codec.train()
+    if rank == 0:
+        out.mkdir(parents=True, exist_ok=True)
 
     files = scan_audio(data)
     train_files, valid_files = split_files(files, recipe.data.valid_percent)
@@ -134,15 +172,6 @@ def train(recipe: Recipe, data: list[str], out: str | os.PathLike, resume: bool 
                          block)
 
     torch.manual_seed(recipe.train.seed)
-    codec = None
-    if init is not None:
-        from rotcodec.model.loading import load_model_file
-
-        codec = init if isinstance(init, Codec) else load_model_file(init)
-        if codec.config != recipe.model:
-            label = codec.config.name if isinstance(init, Codec) else init
-            raise ValueError(f"--init {label}: its model config differs from the recipe's model")
-        codec.train()
     parts = build_parts(recipe, device, codec)
     state = TrainState()
     if resume:
@@ -175,7 +204,8 @@ def train(recipe: Recipe, data: list[str], out: str | os.PathLike, resume: bool 
     left, cooling = seconds_left(), False
     t0, steps_timed = time.time(), 0
     parts.model.train()
-    while state.step < recipe.train.steps:
+    steps = recipe.train.steps  # 0: until train.max_minutes (or Ctrl-C: the last checkpoint is intact)
+    while not steps or state.step < steps:
         lr_scale = cooldown_factor(left, recipe.train.cooldown_minutes * 60)
         if lr_scale < 1 and not cooling:
             cooling = True
@@ -201,9 +231,9 @@ def train(recipe: Recipe, data: list[str], out: str | os.PathLike, resume: bool 
             extra = {"gpu_mem_gb": torch.cuda.max_memory_allocated(device) / 2**30} if device.type == "cuda" else {}
             jlog.write({"step": state.step, "split": "train", "steps_per_s": rate, **extra, **logs})
             if progress:
-                _progress(state.step, recipe.train.steps, logs, rate)
+                _progress(state.step, steps, logs, rate, (time.time() - t0) / 60, recipe.train.max_minutes)
         left = seconds_left()
-        last = state.step == recipe.train.steps or left <= 0
+        last = state.step == steps or left <= 0
         if rank == 0 and (state.step % recipe.train.valid_every == 0 or last) and len(valid_set):
             parts.codec.eval()
             metrics = validate(parts.codec, valid_set)
