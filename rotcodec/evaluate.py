@@ -1,8 +1,11 @@
 """Objective evaluation of a model on a folder of audio, at several bitrates.
 
 For each bitrate every file is compressed to real ``.rcq`` bytes and decoded back at its own rate,
-so the bitrate reported is the file size over the duration (container overhead included), and
-the metrics are those a user of ``rotcodec compress``/``decompress`` gets.
+so the bitrate reported is the file size over the duration (container overhead and gains
+included), and the metrics are those a user of ``rotcodec compress``/``decompress`` gets: the
+input conditioned on the way in and its level restored on the way out
+(:mod:`rotcodec.coding.conditioning`). The per-stage quantization errors are measured on the
+same conditioned signal the encoder sees.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import torch
 import torchaudio
 
 from rotcodec import api, metrics
+from rotcodec.coding.conditioning import GAIN_FRAMES, condition
 from rotcodec.io.audio import read_audio
 from rotcodec.io.container import loads
 from rotcodec.model.codec import Codec
@@ -120,10 +124,12 @@ def stage_stats(codes: list[np.ndarray], codebook_size: int) -> tuple[list[float
 def stage_errors(model: Codec, wav: np.ndarray, sample_rate: int, n_q: int) -> tuple[list[float], list[float], int]:
     """Per-stage quantization error of one clip ``[C, T]``: ``(mean ||e - q||^2, mean ||e||^2, frames)``,
     with ``e`` each stage's input in its code space (the residual it quantizes), over the clip's
-    first :data:`QERR_SECONDS` at the model's rate, channels as a batch."""
+    first :data:`QERR_SECONDS` at the model's rate, conditioned as the encoder conditions it,
+    channels as a batch."""
     x = torch.from_numpy(np.ascontiguousarray(wav[:, : int(QERR_SECONDS * sample_rate)], dtype=np.float32))
     if sample_rate != model.sample_rate:
         x = torchaudio.functional.resample(x, sample_rate, model.sample_rate)
+    x = condition(x, GAIN_FRAMES * model.hop_length)[0]
     device = next(model.parameters()).device
     wav3 = x[:, None].to(device)
     out = model.quantizer(model.encoder(model._pad(wav3)), n_q)  # no decoder: only the stages' errors are needed

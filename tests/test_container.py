@@ -336,14 +336,14 @@ def test_gain_count_the_file_cannot_hold_fails_before_allocating():
 
 def test_format1_headers_have_no_gain_key():
     obj = SMALL.to_json()
-    assert obj["gain"] == 0
-    v1 = {k: v for k, v in obj.items() if k != "gain"}
+    assert obj["g"] == 0
+    v1 = {k: v for k, v in obj.items() if k != "g"}
     payload = dumps(SMALL, random_codes(SMALL, 1))[-4 - packed_size(SMALL.num_codes, SMALL.bits): -4]
     h, codes = loads(build(v1, payload, version=1))
     assert h == SMALL and h.gain_frames == 0
-    with pytest.raises(FormatError, match="unknown field.*'gain'"):
-        loads(build({**v1, "gain": 5}, payload, version=1))  # format 1 never had gains
-    with pytest.raises(FormatError, match="missing field.*'gain'"):
+    with pytest.raises(FormatError, match="unknown field.*'g'"):
+        loads(build({**v1, "g": 5}, payload, version=1))  # format 1 never had gains
+    with pytest.raises(FormatError, match="missing field.*'g'"):
         loads(build(v1, payload, version=2))
-    with pytest.raises(FormatError, match="'gain'"):
-        loads(build({**obj, "gain": -1}, payload))
+    with pytest.raises(FormatError, match="'g'"):
+        loads(build({**obj, "g": -1}, payload))

@@ -19,7 +19,7 @@ Gains are ``[C, B]`` (one code per channel and gain block of ``gain_frames`` fra
 block possibly short; ``gain_db = code * 0.5``, see :mod:`rotcodec.coding.conditioning`) and are
 stored block-major, as ``[B, C]``. They cost one byte per channel and second at 50 frames/s.
 
-Format 1 (files written before gains) is format 2 without the header key ``gain`` and without
+Format 1 (files written before gains) is format 2 without the header key ``g`` (gain_frames) and without
 the gains: such a file reads as ``gain_frames = 0``, no gains, and decodes as it always did.
 
 Every malformed input raises :class:`~rotcodec.errors.FormatError` and nothing else, and the
@@ -78,7 +78,7 @@ _FIELDS: dict[str, tuple[str, type, float, float]] = {
     "length": ("len", int, 0, 2**50),
     "chunk_frames": ("chunk", int, 0, MAX_CODES),
     "chunk_overlap": ("overlap", int, 0, MAX_CODES),
-    "gain_frames": ("gain", int, 0, MAX_CODES),
+    "gain_frames": ("g", int, 0, MAX_CODES),  # one letter: 10 s at 1.5 kbps stay within 1 % of format 1
 }
 _KEY_TO_FIELD = {key: name for name, (key, *_rest) in _FIELDS.items()}
 
