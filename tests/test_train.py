@@ -343,3 +343,21 @@ def test_non_finite_losses_skip_steps_then_stop(audio_dir, tmp_path, monkeypatch
         train(recipe, [str(audio_dir)], tmp_path / "bad", progress=False)
     skips = read_log(tmp_path / "bad", "skip")
     assert len(skips) == 3 and not math.isnan(skips[-1]["bad_steps"])
+
+
+def test_checkpoints_without_discriminators_when_the_recipe_has_none(audio_dir, tmp_path):
+    from rotcodec.train.checkpoint import read_checkpoint
+
+    plain = FAST + ["train.steps=2", "loss.adversarial=false"]
+    train(load_recipe(RECIPES / "tiny_cpu.toml", plain), [str(audio_dir)], tmp_path / "plain", progress=False)
+    blob = read_checkpoint(tmp_path / "plain" / "checkpoint.pt")
+    assert "disc" not in blob and "opt_d" not in blob
+    # it resumes under the same recipe; an adversarial recipe cannot pretend to continue it
+    train(load_recipe(RECIPES / "tiny_cpu.toml", plain[:-2] + ["train.steps=3", "loss.adversarial=false"]),
+          [str(audio_dir)], tmp_path / "plain", resume=True, progress=False)
+    with pytest.raises(ValueError, match="without discriminators"):
+        train(load_recipe(RECIPES / "tiny_cpu.toml", FAST + ["train.steps=4", "loss.adversarial=true"]),
+              [str(audio_dir)], tmp_path / "plain", resume=True, progress=False)
+    train(load_recipe(RECIPES / "tiny_cpu.toml", FAST + ["train.steps=2", "loss.adversarial=true"]), [str(audio_dir)],
+          tmp_path / "adv", progress=False)
+    assert "disc" in read_checkpoint(tmp_path / "adv" / "checkpoint.pt")

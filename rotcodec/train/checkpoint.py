@@ -28,17 +28,20 @@ class TrainState:
 
 
 def save_checkpoint(path: str | os.PathLike, parts: Parts, state: TrainState, recipe: Recipe) -> None:
-    """Write config, models, optimizers, schedulers, counters and RNG states (temp file + rename)."""
+    """Write config, models, optimizers, schedulers, counters and RNG states (temp file + rename).
+
+    The discriminators and their optimizer are left out when the recipe does not use them
+    (``loss.adversarial = false``): most of a checkpoint's bytes otherwise."""
+    disc = {"disc": parts.disc_raw.state_dict(), "opt_d": parts.opt_d.state_dict(),
+            "sched_d": parts.sched_d.state_dict()} if recipe.loss.adversarial else {}
     blob = {
         "format": CHECKPOINT_FORMAT,
         "version": 1,
         "recipe": recipe.to_dict(),
         "model": parts.codec.state_dict(),
-        "disc": parts.disc_raw.state_dict(),
         "opt_g": parts.opt_g.state_dict(),
-        "opt_d": parts.opt_d.state_dict(),
         "sched_g": parts.sched_g.state_dict(),
-        "sched_d": parts.sched_d.state_dict(),
+        **disc,
         "step": state.step,
         "bad_steps": state.bad_steps,
         "rng": torch.get_rng_state(),
@@ -66,11 +69,15 @@ def load_checkpoint(path: str | os.PathLike, parts: Parts, recipe: Recipe) -> Tr
     if saved.model != recipe.model:
         raise ValueError(f"{path} holds a different model config than the recipe; resume with the same model settings")
     parts.codec.load_state_dict(blob["model"])
-    parts.disc_raw.load_state_dict(blob["disc"])
     parts.opt_g.load_state_dict(blob["opt_g"])
-    parts.opt_d.load_state_dict(blob["opt_d"])
     parts.sched_g.load_state_dict(blob["sched_g"])
-    parts.sched_d.load_state_dict(blob["sched_d"])
+    if "disc" in blob:  # absent when the run trained without discriminators
+        parts.disc_raw.load_state_dict(blob["disc"])
+        parts.opt_d.load_state_dict(blob["opt_d"])
+        parts.sched_d.load_state_dict(blob["sched_d"])
+    elif recipe.loss.adversarial:
+        raise ValueError(f"{path} was written without discriminators (loss.adversarial = false); "
+                         "resume it with the same recipe, or start the adversarial run with --init")
     torch.set_rng_state(blob["rng"])
     if torch.cuda.is_available() and blob["cuda_rng"]:
         torch.cuda.set_rng_state_all(blob["cuda_rng"])
