@@ -1,5 +1,8 @@
 """How often float32 codes differ between whole / chunked / batched / streamed coding, on samples/.
 
+The signal is conditioned as every encode path conditions it (rotcodec.coding.conditioning): the
+model-rate coders get the conditioned clip, the StreamEncoder conditions the raw one itself.
+
 Usage: OMP_NUM_THREADS=1 python benchmarks/token_identity.py [MODEL]   (default: the bundled model)
 """
 
@@ -12,6 +15,7 @@ import torch
 
 import rotcodec
 from rotcodec.coding import StreamEncoder, encode_batch, encode_chunked, resample_stream
+from rotcodec.coding.conditioning import GAIN_FRAMES, condition
 
 SAMPLES = sorted((Path(__file__).resolve().parent.parent / "samples").glob("*.wav"))
 
@@ -35,14 +39,15 @@ def main() -> None:
     torch.set_num_threads(1)
     model = rotcodec.load_model(sys.argv[1] if len(sys.argv) > 1 else None)
     print(f"model {model.config.name} ({model.config.arch}), float32, clips: {[p.name for p in SAMPLES]}")
-    wavs = [model_rate(p, model.sample_rate) for p in SAMPLES]
+    raw = [model_rate(p, model.sample_rate) for p in SAMPLES]
+    wavs = [condition(w, GAIN_FRAMES * model.hop_length)[0] for w in raw]
     batched = encode_batch(model, wavs)
     counts: dict[str, list[int]] = {}
     for i, wav in enumerate(wavs):
         whole = model.encode(wav[:, None])
         ways = {f"chunks of {c}": encode_chunked(model, wav, chunk_frames=c) for c in (1, 7, 64, 250)}
         ways["batched"] = batched[i]
-        ways["streamed"] = streamed(model, wav, i)
+        ways["streamed"] = streamed(model, raw[i], i)
         for name, codes in ways.items():
             diff, total = counts.setdefault(name, [0, 0])
             counts[name] = [diff + int((codes != whole).sum()), total + whole.numel()]

@@ -170,16 +170,19 @@ def test_eval_plot_writes_pngs_and_never_overwrites(work, capsys, model_path):
 
 
 def test_stage_errors_match_a_direct_computation(model_path):
-    """qerr of stage 1 = mean ||P(z) - nearest code||^2, computed here from the parts."""
+    """qerr of stage 1 = mean ||P(z) - nearest code||^2, computed here from the parts, on the
+    conditioned signal the encoder sees."""
     import torch
 
+    from rotcodec.coding.conditioning import GAIN_FRAMES, condition
     from rotcodec.evaluate import stage_errors
 
     model = api.load_model(model_path)
     wav = (0.1 * np.random.default_rng(3).standard_normal((1, 8000))).astype(np.float32)
     err, energy, frames = stage_errors(model, wav, model.sample_rate, 2)
     with torch.no_grad():
-        z = model.encoder(torch.from_numpy(wav)[None])
+        x = condition(torch.from_numpy(wav), GAIN_FRAMES * model.hop_length)[0]
+        z = model.encoder(x[None])
         stage = model.quantizer.layers[0]
         e = stage.project(z).reshape(-1, stage.config.code_dim)
         q = stage.codewords()[model.quantizer.layers[0].encode(z).reshape(-1)]
