@@ -17,7 +17,7 @@ import json
 import tempfile
 from pathlib import Path
 
-from rotcodec.coding.pipeline import check_output
+from rotcodec.files import check_output
 from rotcodec.evaluate import audio_files, markdown_table, score_clips
 from rotcodec.files import atomic_write_text
 from rotcodec.io.audio import read_audio

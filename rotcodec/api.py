@@ -37,10 +37,11 @@ import torch
 from rotcodec.coding.chunks import decode_stream
 from rotcodec.coding.conditioning import GAIN_FRAMES
 from rotcodec.coding.pipeline import (
-    atomic_writer, check_gains, check_output, decode_rcq, encode_audio, encode_to_rcq, read_checked, ungain_stream,
+    check_gains, decode_rcq, encode_audio, encode_to_rcq, read_checked, ungain_stream,
 )
 from rotcodec.coding.resampling import check_resampling, resample_stream, resampled_length
 from rotcodec.errors import AudioError, FormatError
+from rotcodec.files import atomic_writer, check_output
 from rotcodec.io.audio import AudioWriter, audio_info, iter_audio_blocks, to_tensor_2d
 from rotcodec.io.container import Header, read_header
 from rotcodec.model.codec import Codec

@@ -29,7 +29,7 @@ from pathlib import Path
 import torch
 
 from rotcodec import api
-from rotcodec.coding.pipeline import atomic_writer, check_output
+from rotcodec.files import atomic_writer, check_output
 from rotcodec.io.audio import audio_info, read_audio
 from rotcodec.io.container import Header, read_header, read_rcq_gains
 

@@ -7,15 +7,15 @@ import secrets
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import IO, Any, BinaryIO
 
-import torch
-
-__all__ = ["atomic_open", "atomic_write", "atomic_torch_save", "atomic_write_text"]
+__all__ = ["atomic_open", "atomic_write", "atomic_torch_save", "atomic_write_text", "atomic_writer", "check_output"]
 
 
 def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
     """``torch.save`` atomically (see :func:`atomic_write`)."""
+    import torch  # here, so that the command line's --help does not load torch
+
     atomic_write(path, lambda f: torch.save(obj, f))
 
 
@@ -56,3 +56,27 @@ def atomic_open(path: str | os.PathLike, before_replace: Callable[[], Any] | Non
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+@contextmanager
+def atomic_writer(path: str | os.PathLike, force: bool = False) -> Iterator[IO[bytes]]:
+    """``with atomic_writer(path, force) as f:`` a user's output: :func:`check_output` first (no
+    overwrite without ``force``), bytes to a temp file renamed over ``path`` only when the block
+    succeeds (:func:`atomic_open`), the check repeated just before the rename (the
+    file may have appeared meanwhile); on any error the temp file is removed."""
+    path = Path(path)
+    check_output(path, force)
+    with atomic_open(path, before_replace=lambda: check_output(path, force)) as f:
+        yield f
+
+
+def check_output(path: Path, force: bool) -> None:
+    """Raise unless ``path`` can be written: its folder exists, it is not a folder, and it does
+    not exist yet unless ``force`` (FileNotFoundError, IsADirectoryError, FileExistsError)."""
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise FileNotFoundError(f"folder does not exist: {parent}")
+    if path.is_dir():
+        raise IsADirectoryError(f"output is a directory: {path}")
+    if path.exists() and not force:
+        raise FileExistsError(f"{path} already exists; use force=True (--force) to overwrite it")

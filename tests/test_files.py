@@ -65,7 +65,7 @@ def test_a_failing_last_check_keeps_the_old_file_and_leaves_no_temp(tmp_path):
 
 
 def test_user_outputs_are_not_overwritten_when_they_appear_during_the_write(tmp_path):
-    from rotcodec.coding.pipeline import atomic_writer
+    from rotcodec.files import atomic_writer
 
     target = tmp_path / "talk.rcq"
     with pytest.raises(FileExistsError, match="--force"):

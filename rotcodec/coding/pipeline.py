@@ -18,10 +18,7 @@ speech is 2.2 M codes, 17 MB as int64), never by the length of the audio.
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
-from pathlib import Path
 from typing import IO
 
 import torch
@@ -31,14 +28,13 @@ from rotcodec.coding.conditioning import GAIN_FRAMES, MAX_DB, MIN_DB, STEP_DB, C
 from rotcodec.coding.progress import Progress
 from rotcodec.coding.resampling import check_resampling, resample_stream, resampled_length
 from rotcodec.errors import AudioError, FormatError
-from rotcodec.files import atomic_open
 from rotcodec.io.container import Header, read_header, read_rcq_gains, write_rcq
 from rotcodec.model.codec import MODEL_VERSION
 from rotcodec.model.loading import weights_hash
 
 __all__ = [
-    "model_id", "code_bits", "check_header", "check_codes", "check_gains", "check_output", "encode_audio",
-    "encode_to_rcq", "read_checked", "decode_rcq", "ungain_stream", "atomic_writer",
+    "model_id", "code_bits", "check_header", "check_codes", "check_gains", "encode_audio",
+    "encode_to_rcq", "read_checked", "decode_rcq", "ungain_stream",
 ]
 
 MAX_CHANNELS = 64  # the container's limit
@@ -251,27 +247,3 @@ def _take(blocks: Iterable[torch.Tensor], length: int) -> Iterator[torch.Tensor]
             return
     if got < length:
         raise RuntimeError(f"decoder produced {got} samples, expected {length}")
-
-
-@contextmanager
-def atomic_writer(path: str | os.PathLike, force: bool = False) -> Iterator[IO[bytes]]:
-    """``with atomic_writer(path, force) as f:`` a user's output: :func:`check_output` first (no
-    overwrite without ``force``), bytes to a temp file renamed over ``path`` only when the block
-    succeeds (:func:`rotcodec.files.atomic_open`), the check repeated just before the rename (the
-    file may have appeared meanwhile); on any error the temp file is removed."""
-    path = Path(path)
-    check_output(path, force)
-    with atomic_open(path, before_replace=lambda: check_output(path, force)) as f:
-        yield f
-
-
-def check_output(path: Path, force: bool) -> None:
-    """Raise unless ``path`` can be written: its folder exists, it is not a folder, and it does
-    not exist yet unless ``force`` (FileNotFoundError, IsADirectoryError, FileExistsError)."""
-    parent = path.parent if str(path.parent) else Path(".")
-    if not parent.is_dir():
-        raise FileNotFoundError(f"folder does not exist: {parent}")
-    if path.is_dir():
-        raise IsADirectoryError(f"output is a directory: {path}")
-    if path.exists() and not force:
-        raise FileExistsError(f"{path} already exists; use force=True (--force) to overwrite it")

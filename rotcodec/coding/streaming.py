@@ -59,6 +59,19 @@ def _device(model: torch.nn.Module) -> torch.device:
     return next(model.parameters()).device
 
 
+def _start_stream(stream, model, context: int, min_frames: int) -> None:
+    """The state both streams begin with: the model, its ``context`` frames each side, the checked
+    ``min_frames``, and empty counters (nothing pushed, nothing returned, not closed)."""
+    stream.model = model
+    stream.context = int(context)
+    stream.min_frames = _check_min_frames(min_frames)
+    stream._start = 0  # absolute index (frame or sample) of the first one held
+    stream._received = 0
+    stream._emitted = 0  # frames returned
+    stream._mono = False  # the first push had no channel axis
+    stream._closed = False
+
+
 class StreamDecoder:
     """Decode code frames as they arrive.
 
@@ -87,20 +100,14 @@ class StreamDecoder:
     """
 
     def __init__(self, model, min_frames: int = 1, gain_frames: int = 0):
-        self.model = model
-        self.context = int(model.decoder_context_frames())
-        self.min_frames = _check_min_frames(min_frames)
+        _start_stream(self, model, model.decoder_context_frames(), min_frames)
         if isinstance(gain_frames, bool) or not isinstance(gain_frames, int) or gain_frames < 0:
             raise ValueError(f"gain_frames must be a non-negative int, got {gain_frames!r}")
         self.gain_frames = gain_frames
         self._gains: list[torch.Tensor] = []  # [C, b] int8 codes pushed so far
         self._gain_blocks = 0
-        self._codes: torch.Tensor | None = None  # [C, n_q, f]: frames from absolute index _start on
-        self._start = 0  # absolute frame index of _codes[..., 0]
-        self._received = 0  # frames pushed
-        self._emitted = 0  # frames whose audio has been returned
-        self._mono = False
-        self._closed = False
+        self._codes: torch.Tensor | None = None  # [C, n_q, f]: frames from absolute frame _start on
+        # _received counts frames pushed; _emitted the frames whose audio has been returned.
 
     @property
     def latency_frames(self) -> int:
@@ -241,21 +248,15 @@ class StreamEncoder:
         self.n_q = model.n_q if n_q is None else int(n_q)
         if not 1 <= self.n_q <= model.n_q:
             raise ValueError(f"n_q must be between 1 and {model.n_q}, got {n_q}")
-        self.model = model
-        self.context = int(model.encoder_context_frames())
-        self.min_frames = _check_min_frames(min_frames)
+        _start_stream(self, model, model.encoder_context_frames(), min_frames)
         self.exact = bool(exact)
         self.gain_frames = GAIN_FRAMES if condition else 0
         self._cond: ConditionStream | None = None  # made at the first push (it needs C)
         self._gains_taken = 0
         self._encoder = copy.deepcopy(model).double().eval() if exact else model
-        self._wav: torch.Tensor | None = None  # [C, n]: conditioned samples from absolute index _start on
+        self._wav: torch.Tensor | None = None  # [C, n]: conditioned samples from absolute sample _start on
         self._channels = 0
-        self._start = 0
-        self._received = 0  # samples ready to encode (conditioned, when conditioning)
-        self._emitted = 0  # frames returned
-        self._mono = False
-        self._closed = False
+        # _received counts samples ready to encode (conditioned, when conditioning); _emitted frames.
 
     @property
     def latency_frames(self) -> int:

@@ -30,6 +30,7 @@ from __future__ import annotations
 import math
 
 import torch
+from einops import rearrange
 from torch import nn
 
 from rotcodec.config import CodecConfig
@@ -133,9 +134,8 @@ class StftEncoder(nn.Module):
         c = self.config
         spec = compress(stft_frames(wav[:, 0].float(), c.stft_window, c.stft_hop), c.compress)  # [B, K, N]
         feats = torch.cat([spec.real, spec.imag], dim=1).to(wav.dtype)  # [B, 2K, N]
-        b, ch, n = feats.shape
         # Stack S consecutive frames into one code frame: [B, 2K, F*S] -> [B, 2K*S, F].
-        feats = feats.reshape(b, ch, n // c.stft_stack, c.stft_stack).transpose(2, 3).reshape(b, ch * c.stft_stack, -1)
+        feats = rearrange(feats, "b c (f s) -> b (c s) f", s=c.stft_stack)
         return self.trunk(feats)
 
 
@@ -150,8 +150,7 @@ class StftDecoder(nn.Module):
     def forward(self, latent: torch.Tensor) -> torch.Tensor:
         c = self.config
         y = self.trunk(latent)  # [B, 2K*S, F]
-        b, _, f = y.shape
-        y = y.reshape(b, 2 * _bins(c), c.stft_stack, f).transpose(2, 3).reshape(b, 2 * _bins(c), f * c.stft_stack)
+        y = rearrange(y, "b (c s) f -> b c (f s)", s=c.stft_stack)  # unstack: [B, 2K, F*S]
         with torch.autocast(device_type=y.device.type, enabled=False):
             y = y.float()
             spec = decompress(torch.complex(y[:, : _bins(c)], y[:, _bins(c):]), c.compress)

@@ -24,6 +24,7 @@ from __future__ import annotations
 from typing import Sequence
 
 import torch
+from einops import rearrange
 
 __all__ = ["beam_codes"]
 
@@ -41,13 +42,13 @@ def beam_codes(z: torch.Tensor, layers: Sequence[torch.nn.Module], width: int) -
     """
     if width < 1:
         raise ValueError(f"beam width must be >= 1, got {width}")
-    b, d, f = z.shape
+    b, _, f = z.shape
     work = torch.promote_types(z.dtype, torch.float32)
-    frames = z.transpose(1, 2).reshape(b * f, d)
+    frames = rearrange(z, "b d f -> (b f) d")  # every frame of every item searched on its own
     stages = [_stage(layer, work) for layer in layers]
     parts = [_search(frames[i: i + BLOCK], stages, width, z.dtype, work) for i in range(0, b * f, BLOCK)]
     codes = torch.cat(parts) if parts else frames.new_zeros(0, len(layers), dtype=torch.long)
-    return codes.reshape(b, f, len(layers)).permute(0, 2, 1).contiguous()
+    return rearrange(codes, "(b f) q -> b q f", b=b, f=f).contiguous()
 
 
 def _stage(layer, work: torch.dtype) -> tuple:
