@@ -1,29 +1,27 @@
-"""The curve of all training rounds, as the rounds were judged: the model card's Training log.
+"""The curve of all training rounds, as the rounds were judged: ``docs/training_log.csv``.
 
-Each row of the card's "Training log" table (appended by ``training_round.py``) is one round's
-`rotcodec eval` on ``speech16k/valid``: PESQ-WB / STOI / SI-SDR at 1.5, 3 and 6 kbps, the hours of
-audio the weights had seen, whether it shipped. This reads those rows back and draws PESQ-WB and
-SI-SDR against hours seen (log scale), shipped rounds filled, unshipped hollow, with Opus's scores
-on the same clips as dashed lines when given (``opus_compare.py --json``):
+Each row of the training log (written by ``training_round.py``) is one round's `rotcodec eval` on
+``speech16k/valid``: PESQ-WB, STOI and SI-SDR at 1.5, 3 and 6 kbps, the hours of audio the weights
+had seen, whether it shipped. This reads the rows back and draws PESQ-WB and SI-SDR against hours
+seen (log scale), shipped rounds filled, unshipped hollow, with Opus's scores on the same clips as
+dashed lines when given (``opus_compare.py --json``):
 
     python benchmarks/rounds.py --opus runs/opus/speech16k_valid.json --plot docs/rounds.png
-
-The curve in the card's "Training log" section (the trainer's own 16-clip validation) comes from
-``curve.py`` and the runs' logs; this one needs nothing but the card.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
+import io
 import json
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-CARD = ROOT / "rotcodec" / "pretrained" / "MODEL_CARD.md"
+LOG = ROOT / "docs" / "training_log.csv"
 KBPS = (1.5, 3.0, 6.0)
-_CELL = re.compile(r"^\s*([0-9.]+)\s*/\s*([0-9.]+)\s*/\s*(-?[0-9.]+)\s*$")
+COLUMNS = ("round", "steps", "hours_seen", *(f"{m}_{k:g}" for m in ("pesq", "stoi", "si_sdr") for k in KBPS), "shipped")
 
 
 @dataclass(frozen=True)
@@ -38,33 +36,24 @@ class Round:
 
 
 def parse_training_log(text: str) -> list[Round]:
-    """The rows of the card's "## Training log" table, in order. A row another round replaced (the
-    same round number again, e.g. a partial round finished later) keeps only its last line.
-    ValueError when the section or its table is missing or a row does not parse."""
-    start = text.find("## Training log")
-    if start < 0:
-        raise ValueError("no '## Training log' section")
+    """The rows of the training log's CSV ``text``, by round. A round written twice (a partial round
+    finished later) keeps its last row. ValueError when a column is missing, a row does not parse, or
+    there are no rows."""
+    reader = csv.DictReader(io.StringIO(text))
+    missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
+    if missing:
+        raise ValueError(f"the training log lacks the columns {missing}")
     rounds: dict[int, Round] = {}
-    for line in text[start:].splitlines()[1:]:
-        if line.startswith("## ") or line.startswith("<!-- training-log-end -->"):
-            break  # the next section, or the end of the table (other tables follow it)
-        cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        if not line.startswith("|") or not cells[0].isdigit():
-            continue  # prose, the header, the |---| rule
-        if len(cells) != 10:
-            raise ValueError(f"a Training log row with {len(cells)} cells, not 10: {line!r}")
-        scores = []
-        for cell in cells[6:9]:
-            m = _CELL.match(cell)
-            if not m:
-                raise ValueError(f"not 'PESQ / STOI / SI-SDR': {cell!r} in {line!r}")
-            scores.append(tuple(float(x) for x in m.groups()))
-        number = int(cells[0])
-        rounds[number] = Round(number, int(cells[2].replace(",", "")), float(cells[4]),
-                               tuple(s[0] for s in scores), tuple(s[1] for s in scores),
-                               tuple(s[2] for s in scores), cells[9].lower() == "yes")
+    for line, r in enumerate(reader, start=2):
+        try:
+            number = int(r["round"])
+            rounds[number] = Round(number, int(r["steps"]), float(r["hours_seen"]),
+                                   *(tuple(float(r[f"{m}_{k:g}"]) for k in KBPS) for m in ("pesq", "stoi", "si_sdr")),
+                                   r["shipped"].strip().lower() == "yes")
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"training log line {line}: {err}") from None
     if not rounds:
-        raise ValueError("the Training log has no rows")
+        raise ValueError("the training log has no rows")
     return [rounds[k] for k in sorted(rounds)]
 
 
@@ -112,11 +101,11 @@ def plot(rounds: list[Round], path: str | Path, opus: dict[float, dict] | None =
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--card", default=str(CARD), help="model card with a Training log (default: the bundled one)")
+    p.add_argument("--log", default=str(LOG), help="training log CSV (default: docs/training_log.csv)")
     p.add_argument("--opus", default=None, metavar="JSON", help="opus_compare.py --json output: reference lines")
     p.add_argument("--plot", default=None, metavar="PNG", help="also draw the figure")
     args = p.parse_args(argv)
-    rounds = parse_training_log(Path(args.card).read_text(encoding="utf-8"))
+    rounds = parse_training_log(Path(args.log).read_text(encoding="utf-8"))
     print(markdown(rounds))
     if args.plot:
         print(f"\nplot: {plot(rounds, args.plot, opus_scores(args.opus) if args.opus else None)}")

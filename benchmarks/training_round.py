@@ -11,8 +11,8 @@ the same clips with the same code (the encode path may have changed since they s
 weights replace the shipped file only when (:func:`improved`) PESQ-WB at 3 and at 6 kbps on the
 unseen folders together rose beyond paired noise (mean of new - shipped over the clips > 2 standard
 errors) and no folder fell beyond it at any bitrate (mean > -2 standard errors); with ``--ship``
-that is done, and the round's row goes into the model card's "Training log" either way (in place of
-the same round's earlier row, a partial sitting's).
+that is done, and the round's row goes into the training log, ``docs/training_log.csv``, either way
+(in place of the same round's earlier row, a partial sitting's).
 
 With ``--cooldown M`` the learning rate falls linearly to 0 over the round's last M minutes
 (warmup-stable-decay): the cooled weights are what the round evaluates and may ship; the run as
@@ -29,13 +29,15 @@ schedule):
     python benchmarks/training_round.py --round 10 --out runs/round10 --init-run runs/round9 --set optim.lr=2e-4 --minutes 120 --cooldown 20 --ship
 
 Everything it decides is printed and written to OUT/round.json. The hours of audio the weights have
-seen (the card's column) count from OUT/history.json, written when the round begins (the hours at its
+seen (the log's column) count from OUT/history.json, written when the round begins (the hours at its
 first step): a later sitting of the round reads it, and a round continuing this run counts from it.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
+import io
 import json
 import math
 import shutil
@@ -195,35 +197,48 @@ def lr_before_cooldown(rows: list[dict]) -> float | None:
     return float(lrs[-1]["lr"]) if lrs else None
 
 
-def card_row(row: dict) -> str:
+LOG = ROOT / "docs" / "training_log.csv"
+LOG_COLUMNS = ("round", "hardware", "steps", "batch", "segment_s", "hours_seen", "wall_minutes",
+               *(f"{m}_{k:g}" for k in KBPS for m in ("pesq", "stoi", "si_sdr")), "shipped")
+
+
+def log_row(row: dict) -> dict[str, str]:
+    """A round's row of the training log (``docs/training_log.csv``): PESQ-WB, STOI and SI-SDR at
+    each bitrate on the first evaluation folder (``row["scores"]``), hours seen, shipped or not."""
     s = {float(x["kbps_nominal"]): x for x in row["scores"]}
-    cells = " | ".join(f"{s[k]['pesq']:.2f} / {s[k]['stoi']:.3f} / {s[k]['si_sdr']:.1f}" for k in KBPS)
-    return (f"| {row['round']} | {row['hardware']} | {row['steps']:,} | {row['batch']} x {row['segment']:g} s | "
-            f"{row['hours_seen_total']:.1f} | {row['wall_minutes']:.0f} min | {cells} | {'yes' if row['shipped'] else 'no'} |")
+    out = {"round": str(row["round"]), "hardware": row["hardware"], "steps": str(row["steps"]),
+           "batch": str(row["batch"]), "segment_s": f"{row['segment']:g}",
+           "hours_seen": f"{row['hours_seen_total']:.1f}", "wall_minutes": f"{row['wall_minutes']:.0f}"}
+    for k in KBPS:
+        out.update({f"pesq_{k:g}": f"{s[k]['pesq']:.3f}", f"stoi_{k:g}": f"{s[k]['stoi']:.3f}",
+                    f"si_sdr_{k:g}": f"{s[k]['si_sdr']:.2f}"})
+    out["shipped"] = "yes" if row["shipped"] else "no"
+    return out
 
 
-def add_to_card(card: Path, line: str) -> None:
-    """Put a round's row in the card's Training log table: in place of that round's earlier row (a
-    partial round finished later), else at the table's end (the marker line under it)."""
-    text = card.read_text()
-    marker = "<!-- training-log-end -->"
-    if marker not in text:
-        raise SystemExit(f"{card} has no {marker} line under its Training log table")
-    head, tail = text.split(marker, 1)
-    prefix = line.split("|")[1].strip()
-    lines = head.split("\n")
-    start = next((i for i, ln in enumerate(lines) if ln.startswith("## Training log")), 0)
-    table = [i for i, ln in enumerate(lines) if i > start and ln.startswith("|") and ln.split("|")[1].strip() == prefix]
-    if table:
-        lines[table[-1]] = line
-        card.write_text("\n".join(lines) + marker + tail)
+def add_to_log(text: str, entry: dict[str, str]) -> str:
+    """The training log's CSV ``text`` with ``entry`` in place of the same round's earlier row (a
+    partial round finished later), else appended at the end. Empty ``text`` starts a new log."""
+    reader = csv.DictReader(io.StringIO(text))
+    rows = list(reader)
+    columns = reader.fieldnames or list(LOG_COLUMNS)
+    if set(entry) != set(columns):
+        raise ValueError(f"the log's columns {columns} are not the row's {list(entry)}")
+    same = [i for i, r in enumerate(rows) if r["round"] == entry["round"]]
+    if same:
+        rows[same[-1]] = entry
     else:
-        card.write_text(head + line + "\n" + marker + tail)
+        rows.append(entry)
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buf.getvalue()
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--round", type=int, required=True, help="round number (for the model card)")
+    p.add_argument("--round", type=int, required=True, help="round number (for the training log)")
     p.add_argument("--out", required=True, help="run folder")
     p.add_argument("--name", default=(PRETRAINED / "default.txt").read_text().split()[0],
                    help="bundled model to continue and replace (default: the default model)")
@@ -248,8 +263,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="steps the run had before this round (default: what OUT's log holds when resuming)")
     p.add_argument("--skip-train", action="store_true", help="only evaluate and decide (training already done)")
     p.add_argument("--wall-minutes", type=float, default=None,
-                   help="the round's wall time for the card when training ran outside this script")
-    p.add_argument("--hardware", default="2 CPU cores", help="for the model card row")
+                   help="the round's wall time for the log when training ran outside this script")
+    p.add_argument("--hardware", default="2 CPU cores", help="for the training log row")
     p.add_argument("--set", action="append", default=[], dest="sets", help="recipe overrides for this round")
     p.add_argument("--ship", action="store_true", help="replace the shipped file when the rule says so")
     args = p.parse_args(argv)
@@ -348,8 +363,8 @@ def main(argv: list[str] | None = None) -> int:
                                                "hours_seen_total": row["hours_seen_total"],
                                                "lr_stable": lr_before_cooldown(log), "beam": beam,
                                                "scores": scores}, indent=2) + "\n")
-        add_to_card(PRETRAINED / "MODEL_CARD.md", card_row(row))
-    print(card_row(row))
+        LOG.write_text(add_to_log(LOG.read_text() if LOG.exists() else "", log_row(row)))
+    print(",".join(log_row(row).values()))
     return 0
 
 
