@@ -18,12 +18,9 @@ Tokens as data (see :mod:`rotcodec.tokens` for language-model layouts)::
     dec = rotcodec.StreamDecoder(model)                # push frames, get final audio (dec.latency_ms)
 """
 
-from rotcodec import tokens
-from rotcodec.api import compress, compress_file, decode, decompress, decompress_file, encode, load_model
-from rotcodec.coding.streaming import StreamDecoder, StreamEncoder
-from rotcodec.config import CodecConfig, QuantizerConfig
-from rotcodec.errors import AudioError, FormatError
-from rotcodec.model.codec import Codec
+from __future__ import annotations
+
+import importlib
 
 __all__ = [
     "Codec", "CodecConfig", "QuantizerConfig", "load_model", "FormatError", "AudioError",
@@ -31,3 +28,27 @@ __all__ = [
     "encode", "decode", "StreamDecoder", "StreamEncoder", "tokens",
 ]
 __version__ = "0.1.0"
+
+# The public names are imported on first use (PEP 562), so that `import rotcodec` (and the command
+# line's --help and --version) does not load torch; `from rotcodec import Codec` works as usual.
+_LAZY = {
+    "Codec": "rotcodec.model.codec", "CodecConfig": "rotcodec.config", "QuantizerConfig": "rotcodec.config",
+    "FormatError": "rotcodec.errors", "AudioError": "rotcodec.errors",
+    "StreamDecoder": "rotcodec.coding.streaming", "StreamEncoder": "rotcodec.coding.streaming",
+    **{name: "rotcodec.api" for name in ("load_model", "compress", "decompress", "compress_file",
+                                         "decompress_file", "encode", "decode")},
+}
+
+
+def __getattr__(name: str):
+    if name == "tokens":
+        return importlib.import_module("rotcodec.tokens")
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value  # later lookups skip this function
+        return value
+    raise AttributeError(f"module 'rotcodec' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

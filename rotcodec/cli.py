@@ -13,6 +13,8 @@
 ``compress IN -`` writes the ``.rcq`` to standard output, ``decompress - OUT`` reads it from
 standard input.
 
+``rotcodec --version`` prints the version; ``--help`` (of any command) answers without loading torch.
+
 ``main(argv)`` returns the exit code: 0 on success, 1 for an error (one line on stderr starting
 with ``rotcodec: error:``, no traceback; outputs are written atomically, so a failed command
 leaves no partial file), 2 for a usage error.
@@ -25,13 +27,18 @@ import os
 import sys
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
-
-from rotcodec import api
 from rotcodec.files import atomic_writer, check_output
-from rotcodec.io.audio import audio_info, read_audio
-from rotcodec.io.container import Header, read_header, read_rcq_gains
+
+if TYPE_CHECKING:
+    import torch
+
+    from rotcodec.api import Codec
+    from rotcodec.io.container import Header
+
+# Nothing above loads torch: `rotcodec --help`, `rotcodec COMMAND --help` and `--version` answer at
+# once. The commands import the API (and with it torch) when they run.
 
 __all__ = ["main", "build_parser"]
 
@@ -43,7 +50,9 @@ class CLIError(Exception):
 
 
 # ----- subcommands -------------------------------------------------------------------------------
-def _device(name: str) -> torch.device:
+def _device(name: str) -> "torch.device":
+    import torch
+
     try:
         device = torch.device(name)
     except (RuntimeError, ValueError):
@@ -69,8 +78,10 @@ def _describe(path: Path, header: Header) -> str:
             f"{size * 8 / seconds / 1000:.3f} kbps ({size} bytes)")
 
 
-def _load(args, device) -> api.Codec:
+def _load(args, device) -> "Codec":
     """The model named by ``--model``, encoding with ``--beam`` paths when given."""
+    from rotcodec import api
+
     if args.beam is not None and args.beam < 1:
         raise CLIError(f"--beam must be >= 1, got {args.beam}")
     model = api.load_model(args.model, device)
@@ -78,6 +89,9 @@ def _load(args, device) -> api.Codec:
 
 
 def cmd_compress(args) -> int:
+    from rotcodec import api
+    from rotcodec.io.audio import audio_info
+
     if args.output == "-":
         return _compress_to_stdout(args)
     device = _device(args.device)
@@ -91,6 +105,9 @@ def cmd_compress(args) -> int:
 
 
 def cmd_decompress(args) -> int:
+    from rotcodec import api
+    from rotcodec.io.container import read_header
+
     if args.input == "-":
         return _decompress_from_stdin(args)
     device = _device(args.device)
@@ -111,6 +128,9 @@ def cmd_decompress(args) -> int:
 
 def _compress_to_stdout(args) -> int:
     """``compress IN -``: the .rcq bytes go to stdout in one write at the end; the summary to stderr."""
+    from rotcodec import api
+    from rotcodec.io.audio import audio_info
+
     if sys.stdout.isatty():
         raise CLIError("refusing to write binary .rcq data to a terminal; redirect or pipe standard output")
     device = _device(args.device)
@@ -128,6 +148,9 @@ def _compress_to_stdout(args) -> int:
 def _decompress_from_stdin(args) -> int:
     """``decompress - OUT``: the whole .rcq is read from stdin first (it is small)."""
     import io
+
+    from rotcodec import api
+    from rotcodec.io.container import read_header
 
     device = _device(args.device)
     check_output(Path(args.output), args.force)
@@ -162,6 +185,7 @@ def cmd_tokenize(args) -> int:
 
 
 def cmd_detokenize(args) -> int:
+    from rotcodec import api
     from rotcodec.tokenize import ProgressLine, detokenize_folder
 
     model = api.load_model(args.model, _device(args.device)) if args.model else None
@@ -181,6 +205,8 @@ def cmd_detokenize(args) -> int:
 
 
 def cmd_info(args) -> int:
+    from rotcodec.io.container import read_rcq_gains
+
     path = Path(args.input)
     if path.is_dir():
         raise IsADirectoryError(f"is a directory, not an .rcq file: {path}")
@@ -215,7 +241,8 @@ def cmd_info(args) -> int:
 
 
 def cmd_roundtrip(args) -> int:
-    from rotcodec import metrics
+    from rotcodec import api, metrics
+    from rotcodec.io.audio import audio_info, read_audio
 
     device = _device(args.device)
     check_output(Path(args.output), args.force)
@@ -299,6 +326,7 @@ def cmd_eval(args) -> int:
 
 def _eval_conditions(args, model, files, kbps_list) -> int:
     from rotcodec.conditions import evaluate_conditions, markdown, opus_coder, rotcodec_coder
+    from rotcodec.io.audio import read_audio
     from rotcodec.opus import opus_missing
 
     coders = {f"rotcodec {model.bitrate(model.n_q_for_kbps(k)) / 1000:g} kbps": rotcodec_coder(model, k)
@@ -318,6 +346,8 @@ def _eval_conditions(args, model, files, kbps_list) -> int:
 
 
 def cmd_bench(args) -> int:
+    import torch
+
     from rotcodec.bench import markdown, run_bench
 
     if args.json:
@@ -433,24 +463,35 @@ def _add_no_condition(p: argparse.ArgumentParser) -> None:
                         "in the output (by default the level is taken out before the encoder and put back on decoding)")
 
 
-def _add_train(subparsers) -> None:
-    """Registration point for ``rotcodec train``.
+# `rotcodec train` and `rotcodec ablate` (rotcodec/train/cli.py). Importing that module loads the
+# rotcodec.train package, and with it torch; so its parsers are built only when one of these
+# commands runs, and other invocations list them with these lines.
+_TRAIN_COMMANDS = {
+    "train": "train a codec from a recipe",
+    "ablate": "train and compare gradient estimators (rotation vs straight-through) on one recipe",
+}
 
-    The training package provides ``rotcodec.train.cli.add_parser(subparsers)``, which adds its
-    subparser and sets ``func`` (``func(args) -> int``) in its defaults. Until that module exists
-    the command is simply absent; an import error *inside* it is not hidden.
-    """
-    try:
+
+def _add_train(subparsers, command: str | None) -> None:
+    """Add ``train`` and ``ablate``: their full parsers (``rotcodec.train.cli.add_parser``, which
+    sets ``func``) when ``command`` is one of them or None; otherwise placeholders that only name
+    them in ``rotcodec --help``."""
+    if command is None or command in _TRAIN_COMMANDS:
         from rotcodec.train.cli import add_parser
-    except ModuleNotFoundError as err:
-        if err.name in ("rotcodec.train", "rotcodec.train.cli"):
-            return
-        raise
-    add_parser(subparsers)
+
+        add_parser(subparsers)
+        return
+    for name, text in _TRAIN_COMMANDS.items():
+        subparsers.add_parser(name, help=text, add_help=False)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser of every command. ``command`` (the one about to run) lets the training commands'
+    parsers, which load torch, be left out when another runs; None builds them all."""
+    from rotcodec import __version__
+
     parser = argparse.ArgumentParser(prog=PROG, description="rotcodec neural audio codec")
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser("compress", help="audio file -> .rcq token file")
@@ -545,7 +586,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(p, kbps=False)
     p.set_defaults(func=cmd_detokenize)
 
-    _add_train(sub)  # `rotcodec train`, once rotcodec.train.cli exists
+    _add_train(sub, command)
     return parser
 
 
@@ -559,7 +600,8 @@ def _one_line(err: BaseException) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line with ``argv`` (default ``sys.argv[1:]``); return the exit code."""
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(next((a for a in argv if not a.startswith("-")), ""))
     try:
         args = parser.parse_args(argv)
     except SystemExit as exit_:  # argparse: usage errors (2) and --help (0)

@@ -199,3 +199,40 @@ def test_stage_stats_on_known_codes():
     usage, perp = stage_stats([a, b], codebook_size=4)
     assert usage == [50.0, 25.0]
     assert perp[0] == pytest.approx(2.0) and perp[1] == pytest.approx(1.0)
+
+
+def _fresh_python(code: str) -> str:
+    """Run ``code`` in a new interpreter (nothing imported yet) and return its stdout."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return done.stdout
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["--version"], ["compress", "--help"], ["tokenize", "--help"],
+                                  ["eval", "-h"], []])
+def test_help_and_version_do_not_import_torch(argv):
+    out = _fresh_python(
+        "import contextlib, io, sys\n"
+        "from rotcodec.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):\n"
+        f"    code = main({argv!r})\n"
+        "print(code, 'torch' in sys.modules)\n")
+    assert out.split() == ["2" if not argv else "0", "False"], (argv, out)
+
+
+def test_version_is_the_installed_package_version(capsys):
+    from importlib.metadata import version
+
+    import rotcodec
+
+    code, out, _ = run(capsys, "--version")
+    assert code == 0 and out.strip() == f"rotcodec {rotcodec.__version__}" == f"rotcodec {version('rotcodec')}"
+
+
+def test_help_lists_the_training_commands(capsys):
+    code, out, _ = run(capsys, "--help")
+    assert code == 0 and "train" in out and "ablate" in out
+    code, out, _ = run(capsys, "train", "--help")
+    assert code == 0 and "--data" in out and "--resume" in out
