@@ -13,7 +13,12 @@
 ``compress IN -`` writes the ``.rcq`` to standard output, ``decompress - OUT`` reads it from
 standard input.
 
-``rotcodec --version`` prints the version; ``--help`` (of any command) answers without loading torch.
+``rotcodec --version`` prints the version; ``--help`` answers without loading torch (for every
+command but ``train`` and ``ablate``, whose package loads it).
+
+``--threads N`` (on the commands that compute) sets ``torch.set_num_threads(N)``; without it the
+environment variable ``ROTCODEC_THREADS`` does, and without that torch chooses (it follows
+``OMP_NUM_THREADS`` when set, else uses the machine's cores).
 
 ``main(argv)`` returns the exit code: 0 on success, 1 for an error (one line on stderr starting
 with ``rotcodec: error:``, no traceback; outputs are written atomically, so a failed command
@@ -346,14 +351,10 @@ def _eval_conditions(args, model, files, kbps_list) -> int:
 
 
 def cmd_bench(args) -> int:
-    import torch
-
     from rotcodec.bench import markdown, run_bench
 
     if args.json:
         check_output(Path(args.json), args.force)
-    if args.threads:
-        torch.set_num_threads(args.threads)
     device = _device(args.device)
     batches = _int_list(args.batch, "--batch") if args.batch else None
     recipes = []
@@ -455,6 +456,34 @@ def _add_common(p: argparse.ArgumentParser, kbps: bool, beam: bool = False) -> N
     p.add_argument("--device", default="cpu", help="torch device (default: cpu)")
     p.add_argument("--force", action="store_true", help="overwrite the output if it exists")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
+    _add_threads(p)
+
+
+THREADS_ENV = "ROTCODEC_THREADS"
+
+
+def _add_threads(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--threads", type=int, default=None, metavar="N",
+                   help=f"torch CPU threads (default: ${THREADS_ENV} if set, else torch's choice, "
+                        "which follows $OMP_NUM_THREADS)")
+
+
+def _set_threads(args) -> None:
+    """``torch.set_num_threads`` from ``--threads``, else from ``$ROTCODEC_THREADS``; neither: torch's
+    own choice is left alone (and torch is not imported here)."""
+    if not hasattr(args, "threads"):
+        return
+    n, source = args.threads, "--threads"
+    if n is None and os.environ.get(THREADS_ENV, "").strip():
+        text, source = os.environ[THREADS_ENV].strip(), f"${THREADS_ENV}"
+        n = int(text) if text.isdigit() else 0
+    if n is None:
+        return
+    if n < 1:
+        raise CLIError(f"{source} must be a positive integer")
+    import torch
+
+    torch.set_num_threads(n)
 
 
 def _add_no_condition(p: argparse.ArgumentParser) -> None:
@@ -479,7 +508,7 @@ def _add_train(subparsers, command: str | None) -> None:
     if command is None or command in _TRAIN_COMMANDS:
         from rotcodec.train.cli import add_parser
 
-        add_parser(subparsers)
+        _add_threads(add_parser(subparsers))  # the train parser
         return
     for name, text in _TRAIN_COMMANDS.items():
         subparsers.add_parser(name, help=text, add_help=False)
@@ -545,13 +574,13 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--train", default=None, metavar="RECIPES",
                    help="also measure training steps/s: comma-separated recipe names or paths, or 'all'")
     p.add_argument("--train-steps", type=int, default=10, help="timed training steps per recipe (default 10)")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--json", default=None, metavar="OUT", help="also write the report as JSON")
     p.add_argument("--model", default=None, help="model file or bundled model name (default: the bundled model)")
     p.add_argument("--beam", type=int, default=None, metavar="N",
                    help="encoder search width to time (default: the model's setting)")
     p.add_argument("--device", default="cpu", help="torch device (default: cpu)")
     p.add_argument("--force", action="store_true", help="overwrite the --json file if it exists")
+    _add_threads(p)
     p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("report", help="one self-contained HTML page: players, spectrograms and metrics per bitrate")
@@ -611,6 +640,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{PROG}: error: a command is required", file=sys.stderr)
         return 2
     try:
+        _set_threads(args)
         return int(args.func(args))
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)

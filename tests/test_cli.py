@@ -236,3 +236,43 @@ def test_help_lists_the_training_commands(capsys):
     assert code == 0 and "train" in out and "ablate" in out
     code, out, _ = run(capsys, "train", "--help")
     assert code == 0 and "--data" in out and "--resume" in out
+
+
+@pytest.fixture
+def restore_threads():
+    import torch
+
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
+
+
+def test_threads_flag_and_environment_set_torch_threads(work, capsys, model_path, monkeypatch, restore_threads):
+    import torch
+
+    monkeypatch.delenv("ROTCODEC_THREADS", raising=False)
+    torch.set_num_threads(1)
+    code, _, err = run(capsys, "compress", "in.wav", "t.rcq", "--model", model_path, "--threads", "2")
+    assert code == 0, err
+    assert torch.get_num_threads() == 2
+    monkeypatch.setenv("ROTCODEC_THREADS", "3")
+    assert run(capsys, "decompress", "t.rcq", "t.wav", "--model", model_path)[0] == 0
+    assert torch.get_num_threads() == 3
+    assert run(capsys, "roundtrip", "in.wav", "r.wav", "--model", model_path, "--threads", "1")[0] == 0
+    assert torch.get_num_threads() == 1  # the flag wins over the environment
+    monkeypatch.delenv("ROTCODEC_THREADS")
+    torch.set_num_threads(2)
+    assert run(capsys, "decompress", "t.rcq", "v.wav", "--model", model_path)[0] == 0
+    assert torch.get_num_threads() == 2  # neither: torch's setting is left alone
+    monkeypatch.setenv("ROTCODEC_THREADS", "many")
+    code, _, err = run(capsys, "decompress", "t.rcq", "u.wav", "--model", model_path)
+    assert_one_error(code, err, match="$ROTCODEC_THREADS must be a positive integer")
+    code, _, err = run(capsys, "compress", "in.wav", "u.rcq", "--model", model_path, "--threads", "0")
+    assert_one_error(code, err, match="--threads must be a positive integer")
+
+
+@pytest.mark.parametrize("command", ["compress", "decompress", "roundtrip", "eval", "tokenize", "detokenize",
+                                     "report", "bench", "train"])
+def test_every_computing_command_takes_threads(capsys, command):
+    code, out, _ = run(capsys, command, "--help")
+    assert code == 0 and "--threads N" in out
