@@ -50,7 +50,7 @@ from rotcodec.model.loading import load_model_file
 __all__ = ["load_model", "compress", "decompress", "compress_file", "decompress_file", "model_for_header",
            "bundled_models", "encode", "decode", "NO_MODEL_MESSAGE"]
 
-NO_MODEL_MESSAGE = ("no model given and no bundled model found; pass --model PATH "
+NO_MODEL_MESSAGE = ("no model given and no bundled model found; pass model=PATH "
                     "(a file written by `rotcodec train` or Codec.save)")
 BLOCK_SECONDS = 10.0  # audio read (or sliced) at a time
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")

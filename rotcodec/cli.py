@@ -197,7 +197,7 @@ def cmd_detokenize(args) -> int:
     bar = ProgressLine("detokenize") if _progress(args) else None
 
     def report(path: str, message: str) -> None:
-        print(f"{PROG}: error: {path}: {message}", file=sys.stderr)
+        print(f"{PROG}: error: {path}: {_as_flags(message)}", file=sys.stderr)
 
     try:
         summary = detokenize_folder(args.input, args.output, model, ext=args.ext, force=args.force,
@@ -619,12 +619,22 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+# The API's messages name its arguments; the command line's name its flags.
+_ARGUMENTS_AS_FLAGS = (("force=True", "--force"), ("model=PATH", "--model PATH"))
+
+
+def _as_flags(text: str) -> str:
+    for argument, flag in _ARGUMENTS_AS_FLAGS:
+        text = text.replace(argument, flag)
+    return text
+
+
 def _one_line(err: BaseException) -> str:
     if isinstance(err, OSError) and err.strerror and err.filename and len(err.args) > 1:
         text = f"{err.strerror}: {os.fsdecode(err.filename)}"
     else:
         text = str(err) or type(err).__name__
-    return " ".join(text.split())
+    return _as_flags(" ".join(text.split()))
 
 
 def main(argv: list[str] | None = None) -> int:

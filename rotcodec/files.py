@@ -79,4 +79,4 @@ def check_output(path: Path, force: bool) -> None:
     if path.is_dir():
         raise IsADirectoryError(f"output is a directory: {path}")
     if path.exists() and not force:
-        raise FileExistsError(f"{path} already exists; use force=True (--force) to overwrite it")
+        raise FileExistsError(f"{path} already exists; use force=True to overwrite it")

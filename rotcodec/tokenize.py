@@ -230,7 +230,7 @@ def _check_settings(entries: dict[str, dict], want: dict, force: bool, out_dir: 
         if diff and not force:
             raise FileExistsError(
                 f"{out_dir} holds tokens made with other settings ({', '.join(diff)}, e.g. for "
-                f"{entry['path']}); use another folder, or --force to redo every file")
+                f"{entry['path']}); use another folder, or force=True to redo every file")
 
 
 def tokenize_folder(in_dir: str | os.PathLike, out_dir: str | os.PathLike, model: api.ModelArg = None,
@@ -291,7 +291,7 @@ def tokenize_folder(in_dir: str | os.PathLike, out_dir: str | os.PathLike, model
             continue
         if target.exists() and not force and not (entry and entry.get("tokens") == tokens):
             entries[key] = {"path": key, "error": f"{target} exists and is not in the manifest; "
-                                                  f"use --force to overwrite it"}
+                                                  f"not overwritten without force"}
             failed += 1
             continue
         todo.append(_Job(str(in_dir / rel), key, str(target), tokens, fmt, kbps, bool(exact), bool(condition)))
@@ -355,7 +355,7 @@ def _entry_model(entry: dict, model: api.ModelArg, cache: dict) -> Codec:
             name = str(entry.get("model", "")).rsplit("@", 1)[0]
             if name not in api.bundled_models():
                 raise FileNotFoundError(f"tokens made by model {entry.get('model')!r}, which is not bundled; "
-                                        f"pass the model that made them (--model PATH)")
+                                        f"pass the model that made them (model=PATH)")
             model = name
         codec = model if isinstance(model, Codec) else api.load_model(model)
         cache[key] = (codec, weights_hash(codec))
@@ -363,7 +363,7 @@ def _entry_model(entry: dict, model: api.ModelArg, cache: dict) -> Codec:
     if entry.get("model_hash") != digest:
         raise FormatError(f"{entry['tokens']} was made by model {entry.get('model')!r} (weights "
                           f"{entry.get('model_hash')}), not by the model given (weights {digest}); "
-                          f"decode it with the model that made it (--model PATH)")
+                          f"decode it with the model that made it (model=PATH)")
     return codec
 
 

@@ -117,7 +117,7 @@ def test_errors_are_one_line_and_leave_no_output(work, capsys, model_path):
 
 def test_no_model_anywhere_says_how_to_get_one(work, capsys):
     code, _, err = run(capsys, "compress", "in.wav", "o.rcq")
-    assert_one_error(code, err, match=api.NO_MODEL_MESSAGE)
+    assert_one_error(code, err, match=api.NO_MODEL_MESSAGE.replace("model=PATH", "--model PATH"))
     assert not (work / "o.rcq").exists()
 
 
@@ -276,3 +276,26 @@ def test_threads_flag_and_environment_set_torch_threads(work, capsys, model_path
 def test_every_computing_command_takes_threads(capsys, command):
     code, out, _ = run(capsys, command, "--help")
     assert code == 0 and "--threads N" in out
+
+
+def test_messages_name_the_flag_in_the_cli_and_the_argument_in_the_api(work, capsys, model_path, tmp_path):
+    import torch
+
+    import rotcodec
+
+    (work / "taken.rcq").write_bytes(b"old")
+    with pytest.raises(FileExistsError) as api_err:
+        rotcodec.compress_file("in.wav", "taken.rcq", model_path)
+    assert "use force=True to overwrite" in str(api_err.value) and "--force" not in str(api_err.value)
+    code, _, err = run(capsys, "compress", "in.wav", "taken.rcq", "--model", model_path)
+    assert_one_error(code, err, match="use --force to overwrite")
+    assert "force=True" not in err
+    # A file made by another model: the API says model=PATH, the command line --model PATH.
+    torch.manual_seed(1)
+    other = rotcodec.Codec(rotcodec.CodecConfig.preset("tiny")).eval()
+    assert run(capsys, "compress", "in.wav", "a.rcq", "--model", model_path)[0] == 0
+    with pytest.raises(rotcodec.FormatError, match=r"\(model=PATH\)"):
+        rotcodec.decompress((work / "a.rcq").read_bytes(), other)
+    other.save(work / "other.pt")
+    code, _, err = run(capsys, "decompress", "a.rcq", "b.wav", "--model", "other.pt")
+    assert_one_error(code, err, match="(--model PATH)")

@@ -68,7 +68,7 @@ def test_user_outputs_are_not_overwritten_when_they_appear_during_the_write(tmp_
     from rotcodec.files import atomic_writer
 
     target = tmp_path / "talk.rcq"
-    with pytest.raises(FileExistsError, match="--force"):
+    with pytest.raises(FileExistsError, match="use force=True to overwrite"):
         with atomic_writer(target) as f:
             f.write(b"ours")
             target.write_bytes(b"the user's")  # another program wrote it meanwhile

@@ -86,7 +86,7 @@ def test_foreign_files_and_other_settings_are_not_overwritten(corpus, tmp_path, 
     (out / "one.rcq").write_bytes(b"a user's file")
     _tokenize(corpus, out, model_path)
     assert (out / "one.rcq").read_bytes() == b"a user's file"
-    assert "use --force" in read_manifest(out)["one.wav"]["error"]
+    assert "not overwritten without force" in read_manifest(out)["one.wav"]["error"]
     capsys.readouterr()
     assert _tokenize(corpus, out, model_path, "--kbps", "0.4") == 1
     assert "other settings (n_q 4 (now 1)" in capsys.readouterr().err

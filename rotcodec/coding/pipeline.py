@@ -63,7 +63,7 @@ def check_header(header: Header, model, model_hash: str | None = None) -> None:
         raise FormatError(
             f"this file was made by model {header.model!r} (weights {header.model_hash or 'unknown'}), "
             f"not by the model given ({model_id(model)!r}, weights {model_hash}); "
-            f"decode it with the model that made it (--model PATH)")
+            f"decode it with the model that made it (model=PATH)")
     problems = []
     if header.sample_rate != model.sample_rate:
         problems.append(f"sample rate {header.sample_rate} Hz, the model's is {model.sample_rate} Hz")

@@ -189,7 +189,7 @@ def _check_overwrite(p: Path, force: bool) -> None:
     if p.is_dir():
         raise AudioError(f"output is a directory: {p}")
     if p.exists() and not force:
-        raise FileExistsError(f"{p} already exists; use force=True (--force) to overwrite it")
+        raise FileExistsError(f"{p} already exists; use force=True to overwrite it")
 
 
 class AudioWriter:
