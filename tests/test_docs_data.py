@@ -1,0 +1,28 @@
+"""The measurements under docs/ are well-formed data: every CSV row has its header's fields."""
+
+import csv
+import json
+from pathlib import Path
+
+DOCS = Path(__file__).resolve().parents[1] / "docs"
+
+
+def test_every_csv_has_a_header_and_full_rows():
+    files = sorted(DOCS.glob("*.csv"))
+    assert files
+    for f in files:
+        rows = list(csv.reader(f.read_text(encoding="utf-8").splitlines()))
+        assert len(rows) > 1, f
+        assert all(len(r) == len(rows[0]) for r in rows), f
+
+
+def test_opus_reference_covers_the_unseen_folders():
+    rows = list(csv.DictReader((DOCS / "opus.csv").read_text(encoding="utf-8").splitlines()))
+    got = {(r["folder"], float(r["kbps"])) for r in rows}
+    assert {(f, k) for f in ("unseen16k", "unseenx16k") for k in (6.0, 8.0, 12.0)} <= got
+    assert all(1.0 <= float(r["pesq"]) <= 4.7 and int(r["clips"]) > 0 for r in rows)
+
+
+def test_speed_figures_load():
+    speed = json.loads((DOCS / "speed.json").read_text(encoding="utf-8"))
+    assert speed["bench_beam"]["rows"] and speed["bench_greedy"]["training"]
