@@ -155,6 +155,18 @@ def model_for_header(header: Header, model: ModelArg = None, device: str | torch
     return _resolve(model, device)
 
 
+def _read_for_model(f: IO[bytes], model: ModelArg, device: str | torch.device = "cpu",
+                    ) -> tuple[Codec, Header, torch.Tensor, torch.Tensor | None]:
+    """Read the ``.rcq`` in the seekable stream ``f`` (from its start) for decoding: its header
+    picks the model (:func:`model_for_header`), which checks it before the payload is read
+    (:func:`~rotcodec.coding.pipeline.read_checked`). Returns ``(model, header, codes, gains)``."""
+    start = f.tell()
+    codec = model_for_header(read_header(f), model, device)
+    f.seek(start)
+    header, codes, gains = read_checked(f, codec)
+    return codec, header, codes, gains
+
+
 def _check_rate(sample_rate) -> int:
     if isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, np.integer)):
         raise TypeError(f"sample_rate must be an int, got {type(sample_rate).__name__}")
@@ -200,11 +212,7 @@ def decompress(data: bytes | bytearray | memoryview, model: ModelArg = None) -> 
     """
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise TypeError(f"decompress() needs bytes, got {type(data).__name__}")
-    f = io.BytesIO(data)
-    header = read_header(f)
-    codec = model_for_header(header, model)
-    f.seek(0)
-    header, codes, gains = read_checked(f, codec)
+    codec, header, codes, gains = _read_for_model(io.BytesIO(data), model)
     wav = torch.cat(list(decode_rcq(codec, header, codes, gains=gains)), dim=-1)
     return wav, header.original_sample_rate
 
@@ -253,12 +261,14 @@ def compress_file(in_path: str | os.PathLike, out_path: str | os.PathLike | IO[b
 
 
 def decompress_file(in_path: str | os.PathLike | IO[bytes], out_path: str | os.PathLike, model: ModelArg = None,
-                    force: bool = False, progress: bool = False) -> Header:
+                    force: bool = False, progress: bool = False, device: str | torch.device = "cpu") -> Header:
     """Decode an ``.rcq`` file to an audio file (``.wav``/``.flac``: 16-bit PCM; ``.ogg``: Vorbis).
 
     Decodes and writes in chunks (bounded memory); the output appears only when complete.
     ``in_path`` may also be a readable binary stream (``sys.stdin.buffer``), read to its end
-    first (codes are small: an hour at 6 kbps is 2.7 MB). Returns the header read.
+    first (codes are small: an hour at 6 kbps is 2.7 MB). ``model`` as in :func:`model_for_header`
+    (None: the bundled model the file names, else the default one), loaded on ``device`` when
+    it is not a :class:`Codec` already. ``progress`` draws a bar on stderr. Returns the header read.
 
     Raises:
         FormatError: malformed input or made by another model (checked before decoding).
@@ -270,11 +280,7 @@ def decompress_file(in_path: str | os.PathLike | IO[bytes], out_path: str | os.P
     out_path = Path(out_path)
     if hasattr(in_path, "read"):
         check_output(out_path, force)
-        f = io.BytesIO(in_path.read())
-        header = read_header(f)
-        codec = model_for_header(header, model)
-        f.seek(0)
-        header, codes, gains = read_checked(f, codec)
+        codec, header, codes, gains = _read_for_model(io.BytesIO(in_path.read()), model, device)
     else:
         in_path = Path(in_path)
         if in_path.is_dir():
@@ -283,10 +289,7 @@ def decompress_file(in_path: str | os.PathLike | IO[bytes], out_path: str | os.P
             raise FileNotFoundError(f"no such file: {in_path}")
         check_output(out_path, force)
         with open(in_path, "rb") as f:
-            header = read_header(f)
-            codec = model_for_header(header, model)
-            f.seek(0)
-            header, codes, gains = read_checked(f, codec)
+            codec, header, codes, gains = _read_for_model(f, model, device)
     writer = AudioWriter(out_path, header.original_sample_rate, header.channels, force=force)
     with writer:
         for block in decode_rcq(codec, header, codes, progress, gains=gains):

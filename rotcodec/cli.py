@@ -111,21 +111,10 @@ def cmd_compress(args) -> int:
 
 def cmd_decompress(args) -> int:
     from rotcodec import api
-    from rotcodec.io.container import read_header
 
-    if args.input == "-":
-        return _decompress_from_stdin(args)
-    device = _device(args.device)
-    src = Path(args.input)
-    if src.is_dir():
-        raise IsADirectoryError(f"is a directory, not an .rcq file: {src}")
-    if not src.is_file():
-        raise FileNotFoundError(f"no such file: {src}")
-    check_output(Path(args.output), args.force)
-    with open(src, "rb") as f:
-        header = read_header(f)
-    model = api.model_for_header(header, args.model, device)
-    api.decompress_file(src, args.output, model, force=args.force, progress=_progress(args))
+    source = sys.stdin.buffer if args.input == "-" else args.input  # stdin: read whole (an .rcq is small)
+    header = api.decompress_file(source, args.output, args.model, force=args.force, progress=_progress(args),
+                                 device=_device(args.device))
     _say(args, f"{args.output}: {header.length / header.original_sample_rate:.2f} s, "
                f"{header.channels} ch, {header.original_sample_rate} Hz")
     return 0
@@ -147,24 +136,6 @@ def _compress_to_stdout(args) -> int:
     if not args.quiet:
         print(f"-: {header.length / header.original_sample_rate:.2f} s, {header.channels} ch, "
               f"{header.n_q} stages", file=sys.stderr)
-    return 0
-
-
-def _decompress_from_stdin(args) -> int:
-    """``decompress - OUT``: the whole .rcq is read from stdin first (it is small)."""
-    import io
-
-    from rotcodec import api
-    from rotcodec.io.container import read_header
-
-    device = _device(args.device)
-    check_output(Path(args.output), args.force)
-    data = sys.stdin.buffer.read()
-    header = read_header(io.BytesIO(data))
-    model = api.model_for_header(header, args.model, device)
-    api.decompress_file(io.BytesIO(data), args.output, model, force=args.force, progress=_progress(args))
-    _say(args, f"{args.output}: {header.length / header.original_sample_rate:.2f} s, "
-               f"{header.channels} ch, {header.original_sample_rate} Hz")
     return 0
 
 

@@ -223,6 +223,21 @@ def test_file_round_trip_equals_bytes_api(tiny, model_path, tmp_path):
     assert np.abs(got - expected.numpy()).max() < 1e-4 + 1 / 32768  # 16-bit output
 
 
+def test_decompress_file_loads_the_model_on_device(tiny, model_path, tmp_path, monkeypatch):
+    from rotcodec import api
+
+    rcq = tmp_path / "d.rcq"
+    rcq.write_bytes(rotcodec.compress(np.zeros(4000, dtype=np.float32), 16000, tiny))
+    devices = []
+    real = api._load_file
+    monkeypatch.setattr(api, "_load_file", lambda path, device: devices.append(str(device)) or real(path, device))
+    header = rotcodec.decompress_file(rcq, tmp_path / "d.wav", model_path, device="cpu")
+    assert devices == ["cpu"] and header.length == 4000
+    with open(rcq, "rb") as f:  # a stream, too
+        rotcodec.decompress_file(f, tmp_path / "e.wav", model_path, device=torch.device("cpu"))
+    assert devices == ["cpu", "cpu"]
+
+
 def test_file_variants_never_overwrite_or_leave_partial_files(tiny, tmp_path, clip):
     src = tmp_path / "in.wav"
     sf.write(src, np.zeros(3000, dtype=np.float32), 16000)
