@@ -61,7 +61,8 @@ def valid_files(model) -> list[bytes]:
     """A few real files: mono/stereo, 1 or all stages, model rate and resampled rates, 1 sample."""
     rng = np.random.default_rng(0)
     out = []
-    for channels, sr, seconds, kbps in [(1, 16000, 0.5, None), (2, 16000, 0.3, 0.4), (1, 8000, 0.4, None),
+    # kbps is the file's total across its channels: 0.8 over 2 channels is one 0.4 kbps stage each.
+    for channels, sr, seconds, kbps in [(1, 16000, 0.5, None), (2, 16000, 0.3, 0.8), (1, 8000, 0.4, None),
                                         (1, 44100, 0.2, 0.8), (1, 16000, 1 / 16000, None)]:
         wav = (0.1 * rng.standard_normal((channels, max(1, int(sr * seconds))))).astype(np.float32)
         out.append(rotcodec.compress(wav, sr, model, kbps=kbps))
