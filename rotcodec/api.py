@@ -26,6 +26,7 @@ import io
 import math
 import os
 import re
+import warnings
 from collections.abc import Iterable, Iterator
 from importlib import resources
 from pathlib import Path
@@ -48,7 +49,7 @@ from rotcodec.model.codec import Codec
 from rotcodec.model.loading import load_model_file
 
 __all__ = ["load_model", "compress", "decompress", "compress_file", "decompress_file", "model_for_header",
-           "bundled_models", "encode", "decode", "NO_MODEL_MESSAGE"]
+           "bundled_models", "encode", "decode", "stages_for_kbps", "BitrateCapped", "NO_MODEL_MESSAGE"]
 
 NO_MODEL_MESSAGE = ("no model given and no bundled model found; pass model=PATH "
                     "(a file written by `rotcodec train` or Codec.save)")
@@ -167,6 +168,47 @@ def _read_for_model(f: IO[bytes], model: ModelArg, device: str | torch.device = 
     return codec, header, codes, gains
 
 
+class BitrateCapped(UserWarning):
+    """A bitrate above the model's maximum was asked for: the audio is coded with every stage."""
+
+
+def _stages(codec: Codec, kbps: float | None, channels: int) -> tuple[int, bool]:
+    """``(stages per channel, capped)`` for ``kbps`` in all over ``channels``; see :func:`stages_for_kbps`."""
+    if kbps is None:
+        return codec.n_q, False
+    if isinstance(kbps, bool) or not isinstance(kbps, (int, float, np.number)) or not math.isfinite(kbps) or kbps <= 0:
+        raise ValueError(f"kbps must be a positive number, got {kbps!r}")
+    top, per_stage = codec.bitrate() * channels / 1000, codec.bitrate(1) * channels / 1000
+    if kbps > top * (1 + 1e-9):
+        return codec.n_q, True
+    if channels == 1:
+        return codec.n_q_for_kbps(kbps), False
+    if kbps < per_stage * (1 - 1e-9):
+        raise ValueError(f"{kbps:g} kbps over {channels} channels is below one stage a channel "
+                         f"({per_stage:g} kbps in all) for this model; choose between {per_stage:g} and {top:g} kbps")
+    return codec.n_q_for_kbps(kbps / channels), False
+
+
+def stages_for_kbps(model: Codec, kbps: float | None, channels: int = 1) -> int:
+    """The stages each channel is coded with when a file of ``channels`` channels may take ``kbps``
+    in all (the whole file's bitrate, as Opus counts it: stereo at 3 kbps is 1.5 kbps a channel):
+    the most whose bitrate, times ``channels``, does not exceed ``kbps``; None: all stages.
+
+    Above the model's maximum (every stage on every channel) it warns (:class:`BitrateCapped`,
+    naming the cap; Python shows a warning once per place it comes from) and returns all stages.
+
+    Raises:
+        ValueError: ``kbps`` not a positive number, or below one stage on every channel.
+    """
+    n_q, capped = _stages(model, kbps, channels)
+    if capped:
+        top = model.bitrate() * channels / 1000
+        warnings.warn(f"{kbps:g} kbps is above this model's maximum for {channels} channel"
+                      f"{'s' if channels > 1 else ''} ({top:g} kbps, all {n_q} stages): capped at {top:g} kbps",
+                      BitrateCapped, stacklevel=3)
+    return n_q
+
+
 def _check_rate(sample_rate) -> int:
     if isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, np.integer)):
         raise TypeError(f"sample_rate must be an int, got {type(sample_rate).__name__}")
@@ -182,19 +224,21 @@ def compress(wav: torch.Tensor | np.ndarray, sample_rate: int, model: ModelArg =
 
     Args:
         model: a :class:`Codec`, a model file path or bundled name, or None (default model).
-        kbps: target bitrate per channel; the largest number of stages whose bitrate does not
-            exceed it is used. None: all stages.
+        kbps: target bitrate of the whole signal, all channels together (as Opus's
+            ``--bitrate``: a stereo signal at 3 kbps gets 1.5 kbps a channel); every channel is
+            coded with the most stages that fit (:func:`stages_for_kbps`). None: all stages.
+            Above the model's maximum: all stages, with a :class:`BitrateCapped` warning.
         condition: remove DC and level each gain block before the encoder, storing the gains
             (one byte per channel and second); False: code the raw signal, no gains.
 
     Raises:
         AudioError: empty or non-finite audio, too many channels, unsupported sample rate.
-        ValueError: ``kbps`` below one stage of the model, bad shapes or dtypes.
+        ValueError: ``kbps`` below one stage on every channel, bad shapes or dtypes.
     """
     sample_rate = _check_rate(sample_rate)
     codec = _resolve(model)
     x = to_tensor_2d(wav)
-    n_q = codec.n_q_for_kbps(kbps)
+    n_q = stages_for_kbps(codec, kbps, x.shape[0])
     step = max(1, int(BLOCK_SECONDS * sample_rate))
     blocks = (x[:, i: i + step] for i in range(0, x.shape[-1], step))
     buf = io.BytesIO()
@@ -236,13 +280,14 @@ def compress_file(in_path: str | os.PathLike, out_path: str | os.PathLike | IO[b
     (a temp file renamed at the end), never over an existing file unless ``force``. ``out_path``
     may also be a writable binary stream (``sys.stdout.buffer``): the whole ``.rcq`` is written
     to it at the end, after all encoding succeeded. ``progress`` draws a bar on stderr for long
-    inputs. ``condition`` as in :func:`compress`. Returns the header written.
+    inputs. ``kbps`` (the whole file's bitrate) and ``condition`` as in :func:`compress`. Returns
+    the header written.
 
     Raises:
         AudioError: missing, unreadable, empty or non-finite input, unsupported format or rate.
         FileExistsError: ``out_path`` exists and not ``force``.
         FileNotFoundError: the output folder does not exist (or no model, see :func:`load_model`).
-        ValueError: ``kbps`` below one stage of the model.
+        ValueError: ``kbps`` below one stage on every channel.
     """
     in_path = Path(in_path)
     stream = hasattr(out_path, "write")
@@ -251,7 +296,7 @@ def compress_file(in_path: str | os.PathLike, out_path: str | os.PathLike | IO[b
         check_output(out_path, force)
     sample_rate, channels, length = audio_info(in_path)
     codec = _resolve(model)
-    n_q = codec.n_q_for_kbps(kbps)
+    n_q = stages_for_kbps(codec, kbps, channels)
     blocks = _file_blocks(in_path, sample_rate, length)
     if stream:
         return encode_to_rcq(codec, blocks, sample_rate, channels, length, n_q, out_path, progress,
@@ -307,7 +352,8 @@ def encode(audio: str | os.PathLike | torch.Tensor | np.ndarray, sample_rate: in
         audio: an audio file path (any rate and channels soundfile reads), or float samples
             ``[C, T]`` / ``[T]`` at ``sample_rate`` Hz.
         sample_rate: required for samples; ignored for files.
-        model, kbps, condition: as in :func:`compress`.
+        model, kbps, condition: as in :func:`compress` (``kbps`` is the bitrate of all channels
+            together).
         exact: float64 encoding, so that the codes never depend on the chunking (slower; see
             :mod:`rotcodec.coding.chunks`).
         return_gains: also return the gain codes, which :func:`decode` needs to give the audio
@@ -320,7 +366,6 @@ def encode(audio: str | os.PathLike | torch.Tensor | np.ndarray, sample_rate: in
         ``(codes, gains)``: gains int8 ``[C, ceil(F / GAIN_FRAMES)]``, None when not ``condition``.
     """
     codec = _resolve(model)
-    n_q = codec.n_q_for_kbps(kbps)
     if isinstance(audio, (str, os.PathLike)):
         sample_rate, channels, length = audio_info(audio)
         blocks: Iterable[torch.Tensor] = _file_blocks(Path(audio), sample_rate, length)
@@ -332,6 +377,7 @@ def encode(audio: str | os.PathLike | torch.Tensor | np.ndarray, sample_rate: in
         if not torch.isfinite(x).all():
             raise AudioError("audio contains NaN or infinite samples")
         channels, length, blocks = x.shape[0], x.shape[-1], [x]
+    n_q = stages_for_kbps(codec, kbps, channels)
     codes, gains = encode_audio(codec, blocks, sample_rate, channels, length, n_q, exact=exact, condition=condition)
     codes = codes.to(torch.int64).numpy()
     if not return_gains:

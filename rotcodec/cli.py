@@ -31,6 +31,7 @@ import argparse
 import os
 import sys
 import tempfile
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -417,7 +418,9 @@ def _int_list(text: str, flag: str) -> list[int]:
 def _add_common(p: argparse.ArgumentParser, kbps: bool, beam: bool = False) -> None:
     if kbps:
         p.add_argument("--kbps", type=float, default=None,
-                       help="target bitrate per channel (default: all stages of the model)")
+                       help="target bitrate of the whole file, all channels together (as opusenc --bitrate: "
+                            "stereo at 3 gets 1.5 kbps a channel); each channel takes the most stages that fit; "
+                            "above the model's maximum: all stages, with a warning (default: all stages)")
     if beam:
         p.add_argument("--beam", type=int, default=None, metavar="N",
                        help="encoder search: code paths kept per frame (1: greedy, fastest; "
@@ -520,7 +523,10 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 
     p = sub.add_parser("eval", help="PESQ-WB, STOI, mel distance, SI-SDR and real bitrate over a folder")
     p.add_argument("--data", required=True, metavar="DIR", help="folder of audio files (searched recursively)")
-    p.add_argument("--kbps", default="1.5,3,6", help="comma-separated bitrates, 'all' for every stage (default 1.5,3,6)")
+    p.add_argument("--kbps", default="1.5,3,6",
+                   help="comma-separated bitrates of one channel (the clips of a test set are mono; a "
+                        "multichannel clip codes each channel at the row's stages), 'all' for every stage "
+                        "(default 1.5,3,6)")
     p.add_argument("--limit", type=int, default=None, help="evaluate at most N files (sorted by path)")
     p.add_argument("--json", default=None, metavar="OUT", help="also write the scores as JSON")
     p.add_argument("--plot", default=None, metavar="DIR",
@@ -557,7 +563,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     p = sub.add_parser("report", help="one self-contained HTML page: players, spectrograms and metrics per bitrate")
     p.add_argument("input", help="an audio file, or a folder of them (searched recursively, sorted)")
     p.add_argument("output", help="the .html page to write")
-    p.add_argument("--kbps", default="1.5,3,6", help="comma-separated bitrates, 'all' for every stage (default 1.5,3,6)")
+    p.add_argument("--kbps", default="1.5,3,6",
+                   help="comma-separated bitrates of one channel, as for eval; 'all' for every stage (default 1.5,3,6)")
     p.add_argument("--opus", action="store_true",
                    help="also Opus at the same nominal bitrates (needs opusenc/opusdec, e.g. apt-get install opus-tools)")
     p.add_argument("--clips", type=int, default=None, help="at most N files of a folder (default: all)")
@@ -608,6 +615,24 @@ def _one_line(err: BaseException) -> str:
     return _as_flags(" ".join(text.split()))
 
 
+def _warning_printer():
+    """A ``warnings.showwarning`` that prints the API's bitrate warnings as ``rotcodec: warning:``
+    lines, each text once per command (a folder of files warns once, not per file); other
+    warnings are shown as Python shows them."""
+    seen: set[str] = set()
+    show = warnings.showwarning
+
+    def printer(message, category, filename, lineno, file=None, line=None):
+        if category.__name__ != "BitrateCapped":  # the class lives in the API, not imported here
+            return show(message, category, filename, lineno, file, line)
+        text = f"{PROG}: warning: {_as_flags(str(message))}"
+        if text not in seen:
+            seen.add(text)
+            print(text, file=sys.stderr)
+
+    return printer
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line with ``argv`` (default ``sys.argv[1:]``); return the exit code."""
     argv = sys.argv[1:] if argv is None else list(argv)
@@ -621,8 +646,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{PROG}: error: a command is required", file=sys.stderr)
         return 2
     try:
-        _set_threads(args)
-        return int(args.func(args))
+        with warnings.catch_warnings():
+            warnings.showwarning = _warning_printer()
+            _set_threads(args)
+            return int(args.func(args))
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 130

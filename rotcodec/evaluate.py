@@ -149,21 +149,27 @@ def evaluate(model: Codec, files: list[Path], kbps_list: list[float | None],
 
 def evaluate_clips(model: Codec, clips: list[tuple[np.ndarray, int]], kbps_list: list[float | None],
                    on_decoded: Callable[[int, str, np.ndarray, np.ndarray, int], None] | None = None) -> list[Score]:
-    """:func:`evaluate` on clips already in memory, each ``(wav [C, T] float32, sample_rate)``."""
+    """:func:`evaluate` on clips already in memory, each ``(wav [C, T] float32, sample_rate)``.
+
+    A bitrate of ``kbps_list`` is that of one channel: it picks the stages of a row
+    (:meth:`Codec.n_q_for_kbps`; above the model's maximum all of them, with a
+    :class:`~rotcodec.api.BitrateCapped` warning), and a clip of C channels is coded with those
+    stages on each (``api.compress`` at C times the row's rate); its real kbps counts all channels.
+    """
     model.eval()  # no quantizer dropout or codebook updates while measuring
     # Stage i's input does not depend on how many stages follow, so one pass at the largest n_q
     # gives every bitrate's errors (a prefix of the stages). The pass is the greedy training
     # forward: under a beam (quantizer.beam > 1) the errors describe greedy coding, while usage
     # and perplexity count the codes actually sent.
-    top = max(model.n_q_for_kbps(k) for k in kbps_list)
+    top = max(api.stages_for_kbps(model, k) for k in kbps_list)
     errors = [stage_errors(model, wav, sr, top) for wav, sr in clips]
     scores = []
     for kbps in kbps_list:
         n_q = model.n_q_for_kbps(kbps)
         codes = []
 
-        def roundtrip(wav: np.ndarray, sr: int, kbps=kbps, codes=codes) -> tuple[np.ndarray, int]:
-            data = api.compress(wav, sr, model, kbps=kbps)
+        def roundtrip(wav: np.ndarray, sr: int, n_q=n_q, codes=codes) -> tuple[np.ndarray, int]:
+            data = api.compress(wav, sr, model, kbps=model.bitrate(n_q) * wav.shape[0] / 1000)
             codes.append(loads(data)[1])
             return api.decompress(data, model)[0].numpy(), len(data)
 

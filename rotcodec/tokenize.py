@@ -39,6 +39,7 @@ import os
 import secrets
 import sys
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
@@ -176,6 +177,7 @@ def _init_worker(model_file: dict, threads: int) -> None:
     from rotcodec.config import CodecConfig
 
     torch.set_num_threads(threads)
+    warnings.simplefilter("ignore", api.BitrateCapped)  # the parent warns once for the folder
     model = Codec(CodecConfig.from_dict(model_file["config"]))
     model.load_state_dict(model_file["state_dict"])
     _set_model(model.eval())
@@ -221,10 +223,13 @@ def _code_one(job: _Job) -> tuple[dict, str | None]:
 
 
 # ----- the folder --------------------------------------------------------------------------------
-def _check_settings(entries: dict[str, dict], want: dict, force: bool, out_dir: Path) -> None:
+def _check_settings(entries: dict[str, dict], want: dict, force: bool, out_dir: Path, stages) -> None:
+    """Refuse (FileExistsError, unless ``force``) a folder whose ok lines were made with settings
+    other than ``want``; ``stages(channels)`` is the ``n_q`` a file of that many channels gets now."""
     for entry in entries.values():
         if "error" in entry:
             continue
+        want = {**want, "n_q": stages(entry.get("channels", 1))}
         had = {k: entry.get(k, _OLDER.get(k)) for k in _SETTINGS}
         diff = [f"{k} {had[k]!r} (now {want[k]!r})" for k in _SETTINGS if had[k] != want[k]]
         if diff and not force:
@@ -241,7 +246,9 @@ def tokenize_folder(in_dir: str | os.PathLike, out_dir: str | os.PathLike, model
 
     Args:
         model: a :class:`Codec`, model file or bundled name, or None (the default model).
-        kbps: target bitrate per channel (default: all stages).
+        kbps: target bitrate of each file, all its channels together (as in
+            :func:`rotcodec.compress`; default: all stages). Above the model's maximum a file is
+            coded with all stages, and one :class:`~rotcodec.api.BitrateCapped` warning says so.
         fmt: ``"rcq"`` (bit-packed, with a header) or ``"npy"`` (int16 ``[C, n_q, F]``).
         jobs: worker processes (each loads the model and uses ``threads // jobs`` torch threads).
         exact: float64 encoding (codes independent of chunking; about 2.5x slower).
@@ -267,16 +274,23 @@ def tokenize_folder(in_dir: str | os.PathLike, out_dir: str | os.PathLike, model
     in_dir, out_dir = Path(in_dir).resolve(), Path(out_dir)
     files = audio_files(in_dir)
     codec = model if isinstance(model, Codec) else api.load_model(model)
-    n_q = codec.n_q_for_kbps(kbps)
+    api._stages(codec, kbps, 1)  # a bad kbps, or one below one stage of a mono file, fails before any work
+
+    def stages(channels: int) -> int:
+        """Stages a file of ``channels`` gets now; 0 when ``kbps`` is below one stage for it."""
+        try:
+            return api._stages(codec, kbps, max(1, int(channels)))[0]
+        except ValueError:
+            return 0
     if fmt == "npy" and codec.config.quantizer.codebook_size > 2**15:
         raise ValueError(f"npy tokens are int16; codes of {codec.config.quantizer.codebook_size} do not fit (use rcq)")
     if not out_dir.parent.is_dir():
         raise FileNotFoundError(f"folder does not exist: {out_dir.parent}")
     out_dir.mkdir(exist_ok=True)
     entries = read_manifest(out_dir)
-    want = {"model_hash": weights_hash(codec), "n_q": n_q, "format": fmt, "exact": bool(exact),
+    want = {"model_hash": weights_hash(codec), "format": fmt, "exact": bool(exact),
             "beam": codec.config.quantizer.beam, "gain_frames": GAIN_FRAMES if condition else 0}
-    _check_settings(entries, want, force, out_dir)
+    _check_settings(entries, want, force, out_dir, stages)
     _remove_stale_temps(out_dir)
 
     names = token_names(files, fmt)
@@ -296,8 +310,9 @@ def tokenize_folder(in_dir: str | os.PathLike, out_dir: str | os.PathLike, model
             continue
         todo.append(_Job(str(in_dir / rel), key, str(target), tokens, fmt, kbps, bool(exact), bool(condition)))
 
-    coded, seconds = 0, 0.0
-    with open(out_dir / MANIFEST, "a", encoding="utf-8") as log:
+    coded, seconds, capped = 0, 0.0, set()
+    with open(out_dir / MANIFEST, "a", encoding="utf-8") as log, warnings.catch_warnings():
+        warnings.simplefilter("ignore", api.BitrateCapped)  # once for the folder, below
         for entry, tmp in _run(todo, codec, jobs):
             log.write(json.dumps(entry, ensure_ascii=False) + "\n")
             log.flush()
@@ -305,13 +320,24 @@ def tokenize_folder(in_dir: str | os.PathLike, out_dir: str | os.PathLike, model
                 os.replace(tmp, out_dir / entry["tokens"])
                 coded += 1
                 seconds += entry["duration"]
+                if api._stages(codec, kbps, entry["channels"])[1]:
+                    capped.add(entry["channels"])
             else:
                 failed += 1
             entries[entry["path"]] = entry
             if progress is not None:
                 progress(skipped + coded + failed, len(files), seconds)
     _write_manifest(out_dir, entries)
+    if capped:
+        top = codec.bitrate() / 1000
+        warnings.warn(f"{kbps:g} kbps is above this model's maximum for files of {_join(sorted(capped))} "
+                      f"channel(s) ({top:g} kbps a channel, all {codec.n_q} stages): capped at that", api.BitrateCapped,
+                      stacklevel=2)
     return Summary(coded, skipped, failed, seconds, time.monotonic() - start)
+
+
+def _join(numbers: list[int]) -> str:
+    return ", ".join(str(n) for n in numbers[:-1]) + (" or " if len(numbers) > 1 else "") + str(numbers[-1])
 
 
 def _run(todo: list[_Job], codec: Codec, jobs: int) -> Iterator[tuple[dict, str | None]]:

@@ -90,9 +90,32 @@ def test_numpy_and_1d_input(tiny):
 def test_kbps_picks_stages(tiny):
     x = torch.randn(1, 4000) * 0.1
     assert header_of(rotcodec.compress(x, 16000, tiny, kbps=0.8)).n_q == 2
-    assert header_of(rotcodec.compress(x, 16000, tiny, kbps=100)).n_q == 4
+    with pytest.warns(rotcodec.api.BitrateCapped, match="above this model's maximum for 1 channel .* capped at 1.6 kbps"):
+        assert header_of(rotcodec.compress(x, 16000, tiny, kbps=100)).n_q == 4
     with pytest.raises(ValueError, match="below one stage"):
         rotcodec.compress(x, 16000, tiny, kbps=0.1)
+
+
+def test_kbps_is_the_total_of_all_channels(tiny, tmp_path):
+    """As Opus's --bitrate: stereo at 1.6 kbps is 0.8 kbps (2 stages of 0.4) a channel."""
+    import warnings
+
+    stereo = torch.randn(2, 4000) * 0.1
+    assert header_of(rotcodec.compress(stereo, 16000, tiny, kbps=1.6)).n_q == 2
+    assert header_of(rotcodec.compress(stereo, 16000, tiny, kbps=1.2)).n_q == 1
+    assert rotcodec.encode(stereo, 16000, tiny, kbps=3.2).shape[:2] == (2, 4)
+    src = tmp_path / "s.wav"
+    sf.write(src, stereo.T.numpy(), 16000)
+    assert rotcodec.compress_file(src, tmp_path / "s.rcq", tiny, kbps=2.4).n_q == 3
+    assert rotcodec.encode(str(src), model=tiny, kbps=0.8).shape[:2] == (2, 1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the maximum itself is no cap
+        assert header_of(rotcodec.compress(stereo, 16000, tiny, kbps=3.2)).n_q == 4
+    with pytest.warns(rotcodec.api.BitrateCapped, match="for 2 channels .*capped at 3.2 kbps"):
+        assert rotcodec.encode(stereo, 16000, tiny, kbps=4).shape[:2] == (2, 4)
+    with pytest.raises(ValueError, match="below one stage a channel"):
+        rotcodec.compress(stereo, 16000, tiny, kbps=0.6)
+    assert rotcodec.api.stages_for_kbps(tiny, None, 2) == 4
 
 
 def test_bad_audio_is_refused(tiny):
@@ -211,10 +234,10 @@ def test_file_round_trip_equals_bytes_api(tiny, model_path, tmp_path):
     src = tmp_path / "in.flac"
     sf.write(src, (rng.standard_normal((22050, 2)) * 0.1).astype(np.float32), 44100, subtype="PCM_24")
     rcq, out = tmp_path / "x.rcq", tmp_path / "out.wav"
-    h = rotcodec.compress_file(src, rcq, model_path, kbps=1.2)
+    h = rotcodec.compress_file(src, rcq, model_path, kbps=2.4)  # the file's total: 1.2 kbps a channel
     assert h.n_q == 3 and h.channels == 2
     wav, sr = read_audio(src)
-    assert rcq.read_bytes() == rotcodec.compress(wav, sr, tiny, kbps=1.2)
+    assert rcq.read_bytes() == rotcodec.compress(wav, sr, tiny, kbps=2.4)
     rotcodec.decompress_file(rcq, out, tiny)
     info = sf.info(out)
     assert (info.samplerate, info.channels, info.frames) == (44100, 2, 22050)

@@ -37,7 +37,8 @@ def assert_one_error(code, err, expected_code=1, match=""):
 
 
 def test_compress_info_decompress(work, capsys, model_path):
-    code, out, err = run(capsys, "compress", "in.wav", "a.rcq", "--model", model_path, "--kbps", "0.8")
+    # --kbps is the file's total: 1.6 kbps over two channels is 0.8 kbps (2 stages) a channel.
+    code, out, err = run(capsys, "compress", "in.wav", "a.rcq", "--model", model_path, "--kbps", "1.6")
     assert code == 0 and "a.rcq" in out and "2 stages" in out and err == ""
     code, out, _ = run(capsys, "info", "a.rcq")
     assert code == 0
@@ -299,3 +300,21 @@ def test_messages_name_the_flag_in_the_cli_and_the_argument_in_the_api(work, cap
     other.save(work / "other.pt")
     code, _, err = run(capsys, "decompress", "a.rcq", "b.wav", "--model", "other.pt")
     assert_one_error(code, err, match="(--model PATH)")
+
+
+def test_kbps_above_the_maximum_warns_once_and_is_capped(work, capsys, model_path):
+    code, out, err = run(capsys, "compress", "in.wav", "c.rcq", "--model", model_path, "--kbps", "50")
+    assert code == 0 and "4 stages" in out
+    assert err.strip() == ("rotcodec: warning: 50 kbps is above this model's maximum for 2 channels "
+                           "(3.2 kbps, all 4 stages): capped at 3.2 kbps")
+    code, _, err = run(capsys, "eval", "--data", ".", "--model", model_path, "--kbps", "50,1.6")
+    assert code == 0 and err.count("warning:") == 1 and "capped at 1.6 kbps" in err
+    (work / "set").mkdir()
+    sf.write(work / "set" / "mono.wav", np.zeros(4000, dtype=np.float32), 16000)
+    sf.write(work / "set" / "stereo.wav", np.zeros((4000, 2), dtype=np.float32), 16000)
+    sf.write(work / "set" / "stereo2.wav", np.zeros((3000, 2), dtype=np.float32), 16000)
+    code, _, err = run(capsys, "tokenize", "set", "tok", "--model", model_path, "--kbps", "2.4", "-q")
+    assert code == 0 and err.count("warning:") == 1 and "for files of 1 channel(s)" in err, err
+    from rotcodec.tokenize import read_manifest
+
+    assert {k: v["n_q"] for k, v in read_manifest("tok").items()} == {"mono.wav": 4, "stereo.wav": 3, "stereo2.wav": 3}

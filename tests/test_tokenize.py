@@ -35,7 +35,7 @@ def _tokenize(corpus, out, model_path, *extra):
 
 def test_tokenize_writes_tree_and_manifest_and_lists_errors(corpus, tmp_path, model_path, capsys):
     out = tmp_path / "tok"
-    assert _tokenize(corpus, out, model_path, "--kbps", "0.8") == 1  # one file failed, the rest done
+    assert _tokenize(corpus, out, model_path, "--kbps", "1.6") == 1  # one file failed, the rest done
     assert "2 files coded" in capsys.readouterr().err
     manifest = read_manifest(out)
     assert sorted(manifest) == ["a/b/two.flac", "a/broken.wav", "one.wav"]
@@ -43,7 +43,9 @@ def test_tokenize_writes_tree_and_manifest_and_lists_errors(corpus, tmp_path, mo
     two = manifest["a/b/two.flac"]
     model = rotcodec.load_model(model_path)
     assert two["tokens"] == "a/b/two.rcq" and (out / "a/b/two.rcq").is_file()
+    # --kbps is each file's total: 1.6 kbps is 4 stages of the tiny model for a mono file, 2 a channel for stereo.
     assert (two["sample_rate"], two["channels"], two["length"], two["n_q"]) == (22050, 2, 7000, 2)
+    assert manifest["one.wav"]["n_q"] == 4
     assert two["duration"] == pytest.approx(7000 / 22050)
     assert two["frames"] == -(-round(7000 * 16000 / 22050) // model.hop_length)
     assert two["model_hash"] and two["model"].startswith("tiny@")
@@ -88,10 +90,10 @@ def test_foreign_files_and_other_settings_are_not_overwritten(corpus, tmp_path, 
     assert (out / "one.rcq").read_bytes() == b"a user's file"
     assert "not overwritten without force" in read_manifest(out)["one.wav"]["error"]
     capsys.readouterr()
-    assert _tokenize(corpus, out, model_path, "--kbps", "0.4") == 1
-    assert "other settings (n_q 4 (now 1)" in capsys.readouterr().err
-    assert _tokenize(corpus, out, model_path, "--kbps", "0.4", "--force") == 1  # broken.wav
-    assert read_manifest(out)["one.wav"]["n_q"] == 1
+    assert _tokenize(corpus, out, model_path, "--kbps", "0.8") == 1
+    assert "other settings (n_q 4 (now 1)" in capsys.readouterr().err  # two.flac: 0.4 kbps a channel
+    assert _tokenize(corpus, out, model_path, "--kbps", "0.8", "--force") == 1  # broken.wav
+    assert read_manifest(out)["one.wav"]["n_q"] == 2 and read_manifest(out)["a/b/two.flac"]["n_q"] == 1
 
 
 def test_npy_tokens_and_detokenize_round_trip(corpus, tmp_path, model_path):
