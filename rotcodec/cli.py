@@ -554,7 +554,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--json", default=None, metavar="OUT", help="also write the report as JSON")
     p.add_argument("--model", default=None, help="model file or bundled model name (default: the bundled model)")
     p.add_argument("--beam", type=int, default=None, metavar="N",
-                   help="encoder search width to time (default: the model's setting)")
+                   help="encoder search to time: code paths kept per frame (default: the model's setting)")
     p.add_argument("--device", default="cpu", help="torch device (default: cpu)")
     p.add_argument("--force", action="store_true", help="overwrite the --json file if it exists")
     _add_threads(p)

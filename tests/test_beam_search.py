@@ -82,7 +82,7 @@ def test_low_precision_model_gives_valid_codes():
 def test_bad_width_is_a_clear_error():
     with pytest.raises(ValueError, match="beam"):
         QuantizerConfig(beam=0)
-    with pytest.raises(ValueError, match="beam width"):
+    with pytest.raises(ValueError, match="beam must be >= 1"):
         search.beam_codes(torch.randn(1, 16, 4), trained_rvq().layers, 0)
 
 
@@ -96,7 +96,7 @@ def test_beam_is_an_encoding_setting_of_the_model(tmp_path):
     greedy = model.encode(wav)
     searched = model.quantizer.encode(model.encoder(model._pad(wav)), beam=4)
     assert model.set_beam(4) is model
-    assert model.config.quantizer.beam == 4 and model.quantizer.config.beam == 4
+    assert model.config.quantizer.beam == 4 and model.quantizer.config is model.config.quantizer  # one setting
     assert torch.equal(model.encode(wav), searched)
     assert model.config == Codec(CodecConfig.preset("tiny")).config  # the beam is left out of equality
     path = tmp_path / "m.pt"
@@ -109,3 +109,9 @@ def test_beam_is_an_encoding_setting_of_the_model(tmp_path):
     blob = model.config.to_dict()
     del blob["quantizer"]["beam"]
     assert CodecConfig.from_dict(blob).quantizer.beam == 1
+    # One name at every level: the config field, the setter's and the encoders' argument.
+    assert model.set_beam(beam=2).config.quantizer.beam == 2
+    z = model.encoder(model._pad(wav))
+    assert torch.equal(model.quantizer.encode(z, beam=4), search.beam_codes(z, model.quantizer.layers, beam=4))
+    with pytest.raises(ValueError, match="quantizer.beam must be an integer >= 1"):
+        model.set_beam(0)

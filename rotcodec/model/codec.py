@@ -110,11 +110,13 @@ class Codec(nn.Module):
                 f"choose between {per_stage:g} and {self.bitrate() / 1000:g} kbps")
         return n_q
 
-    def set_beam(self, width: int) -> "Codec":
-        """Encode with a beam search of ``width`` code paths per frame from now on (1: greedy
-        residual coding); returns the model. The weights and decoding do not change; a saved
-        model file keeps the setting (``config.quantizer.beam``)."""
-        self.config = replace(self.config, quantizer=replace(self.config.quantizer, beam=int(width)))
+    def set_beam(self, beam: int) -> "Codec":
+        """Set the model's encoder search, ``config.quantizer.beam``: code paths kept per frame
+        (1: greedy residual coding); returns the model. A thin setter of the config, which is
+        where the setting lives (a saved model file keeps it) and where encoding reads it
+        (:meth:`ResidualVQ.encode`, whose ``beam`` argument overrides it for one call); the
+        quantizer shares the model's quantizer config. Weights and decoding do not change."""
+        self.config = replace(self.config, quantizer=replace(self.config.quantizer, beam=int(beam)))  # checked there
         if isinstance(self.quantizer, ResidualVQ):
             self.quantizer.config = self.config.quantizer
         return self

@@ -2,12 +2,12 @@
 
 Greedy residual coding picks, at each stage, the codeword nearest to that stage's projection of
 the residual left so far. The choice is final, so an early code that is nearest by a hair can
-leave a residual that the later stages code badly. Beam search keeps the ``width`` code paths with
+leave a residual that the later stages code badly. Beam search keeps the ``beam`` code paths with
 the smallest summed code-space error,
 
     cost(path) = sum over stages s of || project_s(residual_s) - codeword_s ||^2,
 
-which is the quantity greedy coding lowers one stage at a time (``width=1`` is greedy coding,
+which is the quantity greedy coding lowers one stage at a time (``beam=1`` is greedy coding,
 code for code). A wider beam finds cheaper paths in sum, though not for every frame (it can
 prune the greedy path's prefix). Every latent frame is searched on its own, so the result does
 not depend on how a signal is cut into chunks. The codes are ordinary codes: only how they were
@@ -29,24 +29,24 @@ from einops import rearrange
 __all__ = ["beam_codes"]
 
 
-BLOCK = 2048  # frames searched at once: bounds the [frames, width, K] distance table
+BLOCK = 2048  # frames searched at once: bounds the [frames, beam, K] distance table
 
 
 @torch.no_grad()
-def beam_codes(z: torch.Tensor, layers: Sequence[torch.nn.Module], width: int) -> torch.Tensor:
+def beam_codes(z: torch.Tensor, layers: Sequence[torch.nn.Module], beam: int) -> torch.Tensor:
     """Codes ``[B, len(layers), F]`` (int64) for latents ``z [B, D, F]``.
 
     ``layers`` are the stages (:class:`~rotcodec.quantize.vq.VectorQuantizer`: ``project``,
-    ``codewords`` and ``decode``), in order; ``width >= 1`` is the number of paths kept per frame.
+    ``codewords`` and ``decode``), in order; ``beam >= 1`` is the number of paths kept per frame.
     Costs and residuals are kept in float32 at least (float64 for a float64 model).
     """
-    if width < 1:
-        raise ValueError(f"beam width must be >= 1, got {width}")
+    if beam < 1:
+        raise ValueError(f"beam must be >= 1 (code paths kept per frame), got {beam}")
     b, _, f = z.shape
     work = torch.promote_types(z.dtype, torch.float32)
     frames = rearrange(z, "b d f -> (b f) d")  # every frame of every item searched on its own
     stages = [_stage(layer, work) for layer in layers]
-    parts = [_search(frames[i: i + BLOCK], stages, width, z.dtype, work) for i in range(0, b * f, BLOCK)]
+    parts = [_search(frames[i: i + BLOCK], stages, beam, z.dtype, work) for i in range(0, b * f, BLOCK)]
     codes = torch.cat(parts) if parts else frames.new_zeros(0, len(layers), dtype=torch.long)
     return rearrange(codes, "(b f) q -> b q f", b=b, f=f).contiguous()
 
@@ -60,7 +60,7 @@ def _stage(layer, work: torch.dtype) -> tuple:
     return layer.project, cw, (cw * cw).sum(-1), table.to(work)
 
 
-def _search(frames: torch.Tensor, stages: list[tuple], width: int, dtype: torch.dtype, work: torch.dtype) -> torch.Tensor:
+def _search(frames: torch.Tensor, stages: list[tuple], beam: int, dtype: torch.dtype, work: torch.dtype) -> torch.Tensor:
     """Best code path ``[N, n_stages]`` for each of ``frames [N, D]`` (model dtype ``dtype``,
     arithmetic in ``work``)."""
     n, d = frames.shape
@@ -71,16 +71,16 @@ def _search(frames: torch.Tensor, stages: list[tuple], width: int, dtype: torch.
         paths = residual.shape[1]
         # project() takes [B, D, F]: the paths of all frames as the frames of one batch row.
         e = project(residual.reshape(1, n * paths, d).transpose(1, 2).to(dtype)).reshape(n, paths, -1).to(work)
-        keep = min(width, cw.shape[0])
+        keep = min(beam, cw.shape[0])
         # ||e - c||^2 = ||e||^2 - 2 e.c + ||c||^2. The per-path part (the path's cost so far and
         # ||e||^2) does not change which codes are nearest, so it is added after the top-k.
         part = torch.addmm(cw_norm, e.reshape(-1, e.shape[-1]), cw.T, alpha=-2.0)  # [N * paths, K]
         near, near_code = part.topk(keep, dim=-1, largest=False, sorted=True)
-        # The best `width` extensions overall hold at most `width` of any one path: those per path
+        # The best `beam` extensions overall hold at most `beam` of any one path: those per path
         # first (the top-k above), then the best of the paths x keep candidates.
         near = (near.view(n, paths, keep) + (cost + (e * e).sum(-1))[..., None]).reshape(n, -1)
         near_code = near_code.reshape(n, -1)
-        order = torch.sort(near, dim=1, stable=True).indices[:, :width]
+        order = torch.sort(near, dim=1, stable=True).indices[:, :beam]
         cost = torch.gather(near, 1, order)
         parent, code = order // keep, torch.gather(near_code, 1, order)
         residual = torch.gather(residual, 1, parent[..., None].expand(-1, -1, d)) - table[code]
