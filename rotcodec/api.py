@@ -49,7 +49,7 @@ from rotcodec.model.codec import Codec
 from rotcodec.model.loading import load_model_file
 
 __all__ = ["load_model", "compress", "decompress", "compress_file", "decompress_file", "model_for_header",
-           "bundled_models", "encode", "decode", "stages_for_kbps", "BitrateCapped", "NO_MODEL_MESSAGE"]
+           "bundled_models", "bundled_recipes", "recipe_path", "encode", "decode", "stages_for_kbps", "BitrateCapped", "NO_MODEL_MESSAGE"]
 
 NO_MODEL_MESSAGE = ("no model given and no bundled model found; pass model=PATH "
                     "(a file written by `rotcodec train` or Codec.save)")
@@ -74,6 +74,38 @@ def bundled_models() -> list[str]:
     if not folder.is_dir():
         return []
     return sorted(p.name[:-3] for p in folder.iterdir() if p.name.endswith(".pt") and p.is_file())
+
+
+def _recipes_dir():
+    """The folder of bundled training recipes, ``rotcodec/recipes/`` (a Traversable). In the source
+    tree it is a link to the top-level ``recipes/`` folder, their one copy; a wheel or a regular
+    install carries the files themselves (package data)."""
+    return resources.files("rotcodec").joinpath("recipes")
+
+
+def bundled_recipes() -> list[str]:
+    """Names of the bundled training recipes (``rotcodec/recipes/<name>.toml``), sorted."""
+    folder = _recipes_dir()
+    if not folder.is_dir():
+        return []
+    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".toml") and p.is_file())
+
+
+def recipe_path(name_or_path: str | os.PathLike) -> Path:
+    """The recipe file for ``name_or_path``: an existing ``.toml`` file as given, else the bundled
+    recipe of that name (``stft16k_cpu``), from any install (an unpacked one: not a zip).
+
+    Raises:
+        FileNotFoundError: neither (the message lists the bundled names).
+    """
+    path = Path(name_or_path)
+    if path.is_file():
+        return path
+    text = os.fspath(name_or_path)
+    if _NAME_RE.fullmatch(text) and _recipes_dir().joinpath(f"{text}.toml").is_file():
+        return Path(str(_recipes_dir().joinpath(f"{text}.toml")))
+    raise FileNotFoundError(f"no such recipe file or bundled recipe: {text}; bundled recipes: "
+                            f"{', '.join(bundled_recipes()) or 'none'}")
 
 
 def _default_name() -> str | None:

@@ -331,13 +331,14 @@ def cmd_bench(args) -> int:
     batches = _int_list(args.batch, "--batch") if args.batch else None
     recipes = []
     if args.train:
-        folder = Path(__file__).resolve().parent.parent / "recipes"
-        names = sorted(p.stem for p in folder.glob("*.toml")) if args.train == "all" else args.train.split(",")
+        from rotcodec.api import bundled_recipes, recipe_path
+
+        names = bundled_recipes() if args.train == "all" else args.train.split(",")
         for name in names:
-            path = Path(name) if name.endswith(".toml") else folder / f"{name}.toml"
-            if not path.is_file():
-                raise CLIError(f"--train: no recipe {name!r} (a .toml path, or a name in {folder})")
-            recipes.append(str(path))
+            try:
+                recipes.append(str(recipe_path(name)))
+            except FileNotFoundError as err:
+                raise CLIError(f"--train: {err}") from None
     model = _load(args, device)
     report = run_bench(model, args.model, device, seconds=args.seconds, batches=batches,
                        kbps_list=_kbps_list(args.kbps), repeats=args.repeats, encodec=not args.no_encodec,
@@ -475,6 +476,18 @@ _TRAIN_COMMANDS = {
 }
 
 
+def _with_recipe(func):
+    """``func(args)`` with ``args.recipe`` resolved first: a TOML file, or a bundled recipe's name
+    (:func:`rotcodec.api.recipe_path`), so that `rotcodec train stft16k_cpu` works from any install."""
+    def run(args) -> int:
+        from rotcodec.api import recipe_path
+
+        args.recipe = str(recipe_path(args.recipe))
+        return func(args)
+
+    return run
+
+
 def _add_train(subparsers, command: str | None) -> None:
     """Add ``train`` and ``ablate``: their full parsers (``rotcodec.train.cli.add_parser``, which
     sets ``func``) when ``command`` is one of them or None; otherwise placeholders that only name
@@ -483,6 +496,9 @@ def _add_train(subparsers, command: str | None) -> None:
         from rotcodec.train.cli import add_parser
 
         _add_threads(add_parser(subparsers))  # the train parser
+        for name in _TRAIN_COMMANDS:
+            p = subparsers.choices[name]
+            p.set_defaults(func=_with_recipe(p.get_default("func")))
         return
     for name, text in _TRAIN_COMMANDS.items():
         subparsers.add_parser(name, help=text, add_help=False)
