@@ -11,8 +11,10 @@ Decoder: ``latent [B, latent_dim, F] -> wav [B, 1, F * hop]``, the mirror image:
 
 Why the STFT domain: a decoder that outputs the complex spectrum is told the phase directly by
 a loss on the compressed complex STFT, with no discriminator (ESC, Vocos); waveform decoders
-trained without a GAN invent their own phase (see DESIGN.md). The convolutions run at 50 frames/s
-instead of 16000 samples/s, which is what makes the family cheap on a CPU.
+trained without a GAN invent their own phase (``docs/bakeoff.csv``: of three families trained
+25 CPU minutes each, only this one coded the waveform, SI-SDR +5.9 dB against -35). The
+convolutions run at 50 frames/s instead of 16000 samples/s, which is what makes the family cheap
+on a CPU.
 
 Framing: the signal is zero-padded by ``(window - hop) / 2`` on both sides and framed without
 centring, so frame ``j`` covers samples ``[j*hop - (window-hop)/2, j*hop + (window+hop)/2)`` and a
