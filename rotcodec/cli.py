@@ -8,6 +8,7 @@
     rotcodec roundtrip IN OUT.wav [--kbps K] [--model M] [--device D] [--force]
     rotcodec eval --data DIR [--kbps 1.5,3,6] [--model M] [--limit N] [--json OUT]
     rotcodec tokenize IN_DIR OUT_DIR [--kbps K] [--model M] [--jobs N] [--format rcq|npy] [--exact] [--no-condition]
+                      [--shard I/N]
     rotcodec detokenize TOKENS_DIR OUT_DIR [--model M] [--ext wav|flac|ogg]
 
 ``compress IN -`` writes the ``.rcq`` to standard output, ``decompress - OUT`` reads it from
@@ -141,8 +142,9 @@ def _compress_to_stdout(args) -> int:
 
 
 def cmd_tokenize(args) -> int:
-    from rotcodec.tokenize import ProgressLine, tokenize_folder
+    from rotcodec.tokenize import ProgressLine, manifest_name, tokenize_folder
 
+    shard = _shard(args.shard)
     if not Path(args.input).is_dir():
         raise CLIError(f"no such folder: {args.input}")
     if args.jobs < 1:
@@ -152,13 +154,23 @@ def cmd_tokenize(args) -> int:
     try:
         summary = tokenize_folder(args.input, args.output, model, kbps=args.kbps, fmt=args.format,
                                   jobs=args.jobs, exact=args.exact, force=args.force, progress=bar,
-                                  condition=not args.no_condition)
+                                  condition=not args.no_condition, shard=shard)
     finally:
         if bar is not None:
             bar.close()
-    print(summary.line() + (f" (see {Path(args.output) / 'manifest.jsonl'})" if summary.failed else ""),
+    print(summary.line() + (f" (see {Path(args.output) / manifest_name(shard)})" if summary.failed else ""),
           file=sys.stderr)
     return 1 if summary.failed else 0
+
+
+def _shard(text: str | None) -> tuple[int, int] | None:
+    """``--shard I/N`` as ``(I, N)``, 1 <= I <= N."""
+    if text is None:
+        return None
+    i, _, n = text.partition("/")
+    if not (i.strip().isdigit() and n.strip().isdigit() and 1 <= int(i) <= int(n)):
+        raise CLIError(f"--shard must be I/N with 1 <= I <= N (e.g. 1/3, 2/3, 3/3), got {text!r}")
+    return int(i), int(n)
 
 
 def cmd_detokenize(args) -> int:
@@ -598,11 +610,15 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
     p.add_argument("--exact", action="store_true",
                    help="float64 encoding: codes never depend on chunking (about 2.5x slower)")
+    p.add_argument("--shard", default=None, metavar="I/N",
+                   help="code only shard I of N (1-based: 1/3, 2/3, 3/3): every N-th file of the sorted list "
+                        "from the I-th, listed in manifest.shard-I-of-N.jsonl; N machines can fill one "
+                        "OUT_DIR, which detokenize and rotcodec.tokenize.read_manifest read as one dataset")
     _add_common(p, kbps=True, beam=True)
     _add_no_condition(p)
     p.set_defaults(func=cmd_tokenize)
 
-    p = sub.add_parser("detokenize", help="token folder (with its manifest.jsonl) -> audio files")
+    p = sub.add_parser("detokenize", help="token folder (with its manifest.jsonl or shard manifests) -> audio files")
     p.add_argument("input", metavar="TOKENS_DIR", help="folder written by `rotcodec tokenize`")
     p.add_argument("output", metavar="OUT_DIR", help="folder for the audio files (mirrors the original tree)")
     p.add_argument("--ext", choices=("wav", "flac", "ogg"), default="wav", help="audio format (default wav)")

@@ -30,12 +30,19 @@ file that exists without a line is someone else's: it is left alone (an error li
 ``force``. Settings that differ from the folder's (model weights, n_q, format, exact, beam) are
 refused unless ``force``, which redoes everything. At the end the manifest is rewritten, one line
 per file, sorted.
+
+Shards: ``shard=(I, N)`` (``--shard I/N``, 1-based) codes every N-th file of the sorted list from
+the I-th and writes ``manifest.shard-I-of-N.jsonl`` instead, so N machines can each take one shard
+into the same folder. The folder's manifests (``manifest.jsonl`` and every shard manifest) read as
+one dataset: :func:`read_manifest`, ``detokenize``. The union of the N shards is the unsharded run,
+file for file.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import sys
 import time
@@ -61,11 +68,12 @@ from rotcodec.model.codec import Codec
 from rotcodec.model.loading import weights_hash
 
 __all__ = ["AUDIO_SUFFIXES", "FORMATS", "MANIFEST", "Summary", "audio_files", "detokenize_folder",
-           "read_manifest", "token_names", "tokenize_folder"]
+           "manifest_name", "manifests", "read_manifest", "shard_files", "token_names", "tokenize_folder"]
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3")
 FORMATS = ("rcq", "npy")
 MANIFEST = "manifest.jsonl"
+_SHARD_MANIFEST = re.compile(r"manifest\.shard-([0-9]+)-of-([0-9]+)\.jsonl")
 _SETTINGS = ("model_hash", "n_q", "format", "exact", "beam", "gain_frames")  # what every ok line of one folder shares
 _OLDER = {"beam": 1, "gain_frames": 0}  # settings that manifests written before them lack, and what those lines used
 
@@ -108,15 +116,51 @@ def token_names(files: list[Path], fmt: str) -> dict[Path, Path]:
     return {f: (t if seen[t] == 1 else f.with_name(f"{f.name}.{fmt}")) for f, t in plain.items()}
 
 
+def shard_files(files: list[Path], shard: tuple[int, int] | None) -> list[Path]:
+    """Shard ``I`` of ``N`` (1-based: ``(1, 3)``, ``(2, 3)``, ``(3, 3)``) of the sorted ``files``:
+    every N-th file from the I-th, so the N shards split any list into disjoint parts of nearly
+    equal size that together hold every file, the same parts on every machine. None: all files."""
+    if shard is None:
+        return list(files)
+    index, count = shard
+    if isinstance(index, bool) or isinstance(count, bool) or not (
+            isinstance(index, int) and isinstance(count, int) and 1 <= index <= count):
+        raise ValueError(f"shard must be (I, N) with 1 <= I <= N, got {shard!r}")
+    return sorted(files)[index - 1:: count]
+
+
+def manifest_name(shard: tuple[int, int] | None = None) -> str:
+    """The manifest a run writes: ``manifest.jsonl``, or ``manifest.shard-I-of-N.jsonl`` for shard
+    I of N (so shards written into one folder by different machines never share a file)."""
+    return MANIFEST if shard is None else f"manifest.shard-{shard[0]}-of-{shard[1]}.jsonl"
+
+
+def manifests(folder: str | os.PathLike) -> list[Path]:
+    """The manifests of a token folder, sorted: ``manifest.jsonl`` and the shard manifests."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir()
+                  if (p.name == MANIFEST or _SHARD_MANIFEST.fullmatch(p.name)) and p.is_file())
+
+
 def read_manifest(folder: str | os.PathLike) -> dict[str, dict]:
-    """The manifest of a token folder: relative audio path -> its (last) line, ``{}`` if none.
+    """The manifest of a token folder, as one dataset: relative audio path -> its (last) line,
+    over ``manifest.jsonl`` and every shard manifest (:func:`manifests`, in that order); ``{}`` if none.
 
     A last line without its newline (a run killed while writing it) is ignored.
 
     Raises:
         FormatError: a line that is not a JSON object with a ``path``.
     """
-    path = Path(folder) / MANIFEST
+    entries: dict[str, dict] = {}
+    for path in manifests(folder):
+        entries.update(_read_manifest_file(path))
+    return entries
+
+
+def _read_manifest_file(path: Path) -> dict[str, dict]:
+    """One manifest file's lines (see :func:`read_manifest`), ``{}`` if it does not exist."""
     if not path.is_file():
         return {}
     text = path.read_text(encoding="utf-8")
@@ -139,18 +183,20 @@ def read_manifest(folder: str | os.PathLike) -> dict[str, dict]:
     return entries
 
 
-def _write_manifest(folder: Path, entries: dict[str, dict]) -> None:
-    """Rewrite the manifest, one line per file sorted by path, atomically."""
-    atomic_write_text(folder / MANIFEST, "".join(json.dumps(entries[key], ensure_ascii=False) + "\n"
+def _write_manifest(path: Path, entries: dict[str, dict]) -> None:
+    """Rewrite the manifest ``path``, one line per file sorted by path, atomically."""
+    atomic_write_text(path, "".join(json.dumps(entries[key], ensure_ascii=False) + "\n"
                                                  for key in sorted(entries)))
 
 
-def _remove_stale_temps(folder: Path) -> None:
-    """Temp files of a killed run: ``.<name>.<8 hex>.tmp`` under ``folder``."""
+def _remove_stale_temps(folder: Path, targets: set[Path] | None = None) -> None:
+    """Temp files of a killed run: ``.<name>.<8 hex>.tmp`` under ``folder``; with ``targets``
+    (relative token paths), only those of these files (other shards may be writing theirs)."""
     for p in folder.rglob(".*.tmp"):
         parts = p.name.split(".")
         if len(parts) >= 4 and len(parts[-2]) == 8 and p.is_file():
-            p.unlink(missing_ok=True)
+            if targets is None or p.relative_to(folder).with_name(".".join(parts[1:-2])) in targets:
+                p.unlink(missing_ok=True)
 
 
 # ----- one file ----------------------------------------------------------------------------------
@@ -241,7 +287,7 @@ def _check_settings(entries: dict[str, dict], want: dict, force: bool, out_dir: 
 def tokenize_folder(in_dir: str | os.PathLike, out_dir: str | os.PathLike, model: api.ModelArg = None,
                     kbps: float | None = None, fmt: str = "rcq", jobs: int = 1, exact: bool = False,
                     force: bool = False, progress: Callable[[int, int, float], None] | None = None,
-                    condition: bool = True) -> Summary:
+                    condition: bool = True, shard: tuple[int, int] | None = None) -> Summary:
     """Tokenize every audio file under ``in_dir`` into ``out_dir`` (created) with a manifest.
 
     Args:
@@ -255,6 +301,12 @@ def tokenize_folder(in_dir: str | os.PathLike, out_dir: str | os.PathLike, model
         force: redo files already done and overwrite token files that are not this folder's.
         progress: called as ``progress(files_done, files_total, audio_seconds_done)`` after each file.
         condition: condition the input and keep the gains (see the module notes); False: raw codes.
+        shard: ``(I, N)``, 1-based: code only shard I of N of the sorted file list
+            (:func:`shard_files`) and keep its lines in ``manifest.shard-I-of-N.jsonl``, so N
+            machines can fill one folder (shared or merged later); token names are those of the
+            whole list, and :func:`read_manifest` / :func:`detokenize_folder` read the shard
+            manifests as one dataset. Resuming and settings checks are per shard: run every
+            shard with the same settings.
 
     Returns:
         A :class:`Summary`. Files that fail (unreadable audio, ...) get an ``error`` line in the
@@ -272,7 +324,8 @@ def tokenize_folder(in_dir: str | os.PathLike, out_dir: str | os.PathLike, model
         raise ValueError(f"jobs must be a positive int, got {jobs!r}")
     start = time.monotonic()
     in_dir, out_dir = Path(in_dir).resolve(), Path(out_dir)
-    files = audio_files(in_dir)
+    every = audio_files(in_dir)
+    files = shard_files(every, shard)
     codec = model if isinstance(model, Codec) else api.load_model(model)
     api._stages(codec, kbps, 1)  # a bad kbps, or one below one stage of a mono file, fails before any work
 
@@ -287,13 +340,14 @@ def tokenize_folder(in_dir: str | os.PathLike, out_dir: str | os.PathLike, model
     if not out_dir.parent.is_dir():
         raise FileNotFoundError(f"folder does not exist: {out_dir.parent}")
     out_dir.mkdir(exist_ok=True)
-    entries = read_manifest(out_dir)
+    manifest = out_dir / manifest_name(shard)
+    entries = _read_manifest_file(manifest)
     want = {"model_hash": weights_hash(codec), "format": fmt, "exact": bool(exact),
             "beam": codec.config.quantizer.beam, "gain_frames": GAIN_FRAMES if condition else 0}
     _check_settings(entries, want, force, out_dir, stages)
-    _remove_stale_temps(out_dir)
+    names = token_names(every, fmt)  # of the whole list: a name never depends on the shard
+    _remove_stale_temps(out_dir, None if shard is None else {names[f] for f in files})
 
-    names = token_names(files, fmt)
     todo: list[_Job] = []
     skipped = failed = 0
     for rel in files:
@@ -311,7 +365,7 @@ def tokenize_folder(in_dir: str | os.PathLike, out_dir: str | os.PathLike, model
         todo.append(_Job(str(in_dir / rel), key, str(target), tokens, fmt, kbps, bool(exact), bool(condition)))
 
     coded, seconds, capped = 0, 0.0, set()
-    with open(out_dir / MANIFEST, "a", encoding="utf-8") as log, warnings.catch_warnings():
+    with open(manifest, "a", encoding="utf-8") as log, warnings.catch_warnings():
         warnings.simplefilter("ignore", api.BitrateCapped)  # once for the folder, below
         for entry, tmp in _run(todo, codec, jobs):
             log.write(json.dumps(entry, ensure_ascii=False) + "\n")
@@ -327,7 +381,7 @@ def tokenize_folder(in_dir: str | os.PathLike, out_dir: str | os.PathLike, model
             entries[entry["path"]] = entry
             if progress is not None:
                 progress(skipped + coded + failed, len(files), seconds)
-    _write_manifest(out_dir, entries)
+    _write_manifest(manifest, entries)
     if capped:
         top = codec.bitrate() / 1000
         warnings.warn(f"{kbps:g} kbps is above this model's maximum for files of {_join(sorted(capped))} "
@@ -415,7 +469,8 @@ def detokenize_folder(tokens_dir: str | os.PathLike, out_dir: str | os.PathLike,
                       ext: str = "wav", force: bool = False,
                       progress: Callable[[int, int, float], None] | None = None,
                       on_error: Callable[[str, str], None] | None = None) -> Summary:
-    """Decode every token file a manifest lists back to audio under ``out_dir``, mirroring the tree.
+    """Decode every token file the folder's manifests list (``manifest.jsonl`` and the shard
+    manifests, as one dataset: :func:`read_manifest`) back to audio under ``out_dir``, mirroring the tree.
 
     ``a/b.rcq`` (made from ``a/b.flac``) becomes ``out_dir/a/b.<ext>`` at the original rate,
     channels, length and level (the gains divided out; tokens without gains at the reference level). Outputs that exist are skipped (counted as skipped) unless ``force``.
@@ -431,8 +486,8 @@ def detokenize_folder(tokens_dir: str | os.PathLike, out_dir: str | os.PathLike,
     ext = ext.lstrip(".").lower()
     if ext not in ("wav", "flac", "ogg"):
         raise ValueError(f"audio format must be wav, flac or ogg, got {ext!r}")
-    if not (tokens_dir / MANIFEST).is_file():
-        raise FileNotFoundError(f"no {MANIFEST} in {tokens_dir} (made by `rotcodec tokenize`)")
+    if not manifests(tokens_dir):
+        raise FileNotFoundError(f"no {MANIFEST} (nor shard manifests) in {tokens_dir} (made by `rotcodec tokenize`)")
     entries = [e for _, e in sorted(read_manifest(tokens_dir).items()) if "error" not in e]
     if not out_dir.parent.is_dir():
         raise FileNotFoundError(f"folder does not exist: {out_dir.parent}")

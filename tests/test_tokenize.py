@@ -227,3 +227,39 @@ def test_manifest_with_a_broken_line_is_an_error(tmp_path):
     with pytest.raises(rotcodec.FormatError, match="line 2"):
         read_manifest(tmp_path)
     assert json.loads('{"path": "a.wav"}')  # the format is plain JSON lines
+
+
+def test_shards_together_are_the_unsharded_run(tmp_path, model_path, capsys):
+    root = tmp_path / "in"
+    (root / "d").mkdir(parents=True)
+    rng = np.random.default_rng(5)
+    for name, channels in (("a.wav", 1), ("b.wav", 2), ("d/c.wav", 1), ("d/e.flac", 1), ("f.wav", 1),
+                           ("f.flac", 1), ("g.wav", 2)):  # f.wav and f.flac share a name: f.wav.rcq, f.flac.rcq
+        sf.write(root / name, (rng.standard_normal((3000 + 500 * len(name), channels)) * 0.1).astype(np.float32), 16000)
+    (root / "d" / "broken.wav").write_bytes(b"RIFF nonsense")
+    whole, parts = tmp_path / "whole", tmp_path / "parts"
+    assert _tokenize(root, whole, model_path) == 1  # broken.wav
+    for i in (1, 2, 3):
+        _tokenize(root, parts, model_path, "--shard", f"{i}/3")
+    names = sorted(p.name for p in parts.glob("manifest*"))
+    assert names == [f"manifest.shard-{i}-of-3.jsonl" for i in (1, 2, 3)]
+    shards = [[json.loads(line)["path"] for line in (parts / n).read_text().splitlines()] for n in names]
+    assert sorted(sum(shards, [])) == sorted(read_manifest(whole))  # disjoint, and every file
+    assert [len(s) for s in shards] == [3, 3, 2]  # 8 files, every 3rd from the 1st, 2nd, 3rd
+    drop = ("duration",)  # the same lines, file for file
+    assert {k: {f: v for f, v in e.items() if f not in drop} for k, e in read_manifest(parts).items()} == \
+           {k: {f: v for f, v in e.items() if f not in drop} for k, e in read_manifest(whole).items()}
+    tokens = sorted(p.relative_to(whole) for p in whole.rglob("*.rcq"))
+    assert tokens == sorted(p.relative_to(parts) for p in parts.rglob("*.rcq")) and len(tokens) == 7
+    for rel in tokens:
+        assert np.array_equal(load_codes(whole / rel), load_codes(parts / rel)), rel
+        assert np.array_equal(load_gains(whole / rel)[0], load_gains(parts / rel)[0]), rel
+    # A rerun of one shard resumes it alone; detokenize reads the shard manifests as one dataset.
+    capsys.readouterr()
+    assert _tokenize(root, parts, model_path, "--shard", "2/3") == 0
+    assert "0 files coded" in capsys.readouterr().err and (parts / "d" / "e.rcq").is_file()
+    assert main(["detokenize", str(parts), str(tmp_path / "back"), "--model", model_path, "-q"]) == 0
+    back = sorted(p.relative_to(tmp_path / "back").as_posix() for p in (tmp_path / "back").rglob("*.wav"))
+    assert back == ["a.wav", "b.wav", "d/c.wav", "d/e.wav", "f.wav", "g.wav"]  # f.flac and f.wav both decode to f.wav
+    assert main(["tokenize", str(root), str(parts), "--shard", "4/3", "--model", model_path]) == 1
+    assert "--shard must be I/N with 1 <= I <= N" in capsys.readouterr().err
