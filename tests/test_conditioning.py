@@ -20,7 +20,7 @@ import rotcodec
 from rotcodec import Codec, CodecConfig, FormatError, StreamEncoder
 from rotcodec.coding import encode_batch, encode_chunked
 from rotcodec.coding.conditioning import (
-    GAIN_FRAMES, MAX_DB, MIN_DB, STEP_DB, TARGET_DB, ConditionStream, apply_gains, condition,
+    GAIN_FRAMES, MAX_DB, MIN_DB, RISE_DB, STEP_DB, TARGET_DB, ConditionStream, apply_gains, condition,
 )
 from rotcodec.io.audio import read_audio
 from rotcodec.io.container import FORMAT_VERSION, MAGIC, loads_gains, read_header
@@ -68,10 +68,24 @@ def test_condition_levels_each_block_and_removes_its_dc():
         seg = out[:, b * block: (b + 1) * block].double()
         assert seg.mean(dim=-1).abs().max() < 1e-6  # DC gone, block by block
         for c in range(2):
-            assert abs(level_db(seg[c]) - TARGET_DB) <= STEP_DB / 2 + 1e-6  # one gain step of the target
+            if b < 2:  # the first block, and a louder one (the gain falls at once): at the target
+                assert abs(level_db(seg[c]) - TARGET_DB) <= STEP_DB / 2 + 1e-6  # one gain step of the target
+            else:  # a quieter block after a loud one: its gain rises by RISE_DB at most
+                assert int(q[c, 2]) == int(q[c, 1]) + round(RISE_DB / STEP_DB)
+                assert level_db(seg[c]) < TARGET_DB - 10
     back = apply_gains(out, q, block, inverse=True)  # the decoder's side: the input less its DC
     means = torch.stack([x[:, b * block: (b + 1) * block].double().mean(dim=-1) for b in range(3)], dim=-1)
     assert torch.allclose(back.double(), x.double() - means[:, torch.arange(2600) // block], atol=1e-6)
+
+
+def test_pauses_are_not_lifted_to_the_target_but_quiet_speech_is():
+    torch.manual_seed(4)
+    speech = torch.randn(1, 1000) * 0.005  # -46 dBFS: lifted by 20 dB in its first block
+    pause = torch.randn(1, 3000) * 1e-5  # a pause after it: the gain climbs RISE_DB per block
+    _, q = condition(torch.cat([speech, pause], dim=-1), 1000)
+    steps = round(RISE_DB / STEP_DB)
+    assert abs(float(q[0, 0]) * STEP_DB - 20) <= 1
+    assert q[0, 1:].tolist() == [min(int(q[0, 0]) + steps * k, HI) for k in (1, 2, 3)]
 
 
 def test_the_stream_equals_the_whole_however_it_is_cut():
