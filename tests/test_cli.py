@@ -212,7 +212,7 @@ def _fresh_python(code: str) -> str:
 
 
 @pytest.mark.parametrize("argv", [["--help"], ["--version"], ["compress", "--help"], ["tokenize", "--help"],
-                                  ["eval", "-h"], []])
+                                  ["eval", "-h"], ["train", "--help"], ["ablate", "--help"], []])
 def test_help_and_version_do_not_import_torch(argv):
     out = _fresh_python(
         "import contextlib, io, sys\n"
