@@ -26,3 +26,11 @@ def test_opus_reference_covers_the_unseen_folders():
 def test_speed_figures_load():
     speed = json.loads((DOCS / "speed.json").read_text(encoding="utf-8"))
     assert speed["bench_beam"]["rows"] and speed["bench_greedy"]["training"]
+
+
+def test_level_sweep_rows_are_paired_against_coding_as_it_comes():
+    sweep = json.loads((DOCS / "level_sweep.json").read_text(encoding="utf-8"))
+    rows = sweep["rows"]
+    assert {r["kbps"] for r in rows} == {3.0, 6.0}
+    assert all(r["level"] is None or len(r["vs_unconditioned"]) == 2 for r in rows)
+    assert sum(r["level"] is None for r in rows) == 2  # one unconditioned row per bitrate
