@@ -26,11 +26,11 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel as DDP
 from torch.utils.data import DataLoader
 
+from rotcodec.coding.conditioning import GAIN_FRAMES
 from rotcodec.files import atomic_write_text
 from rotcodec.model.codec import Codec
 from rotcodec.train.checkpoint import TrainState, load_checkpoint, save_checkpoint
 from rotcodec.train.config import Recipe
-from rotcodec.coding.conditioning import GAIN_FRAMES
 from rotcodec.train.data import SegmentDataset, StepSampler, ValidSet, file_weights, scan_audio, split_files
 from rotcodec.train.steps import Parts, autocast_for, build_parts, cooldown_factor, discriminator_step, generator_step
 from rotcodec.train.validate import validate, write_examples
@@ -129,6 +129,69 @@ def _progress(step: int, total: int, logs: dict, rate: float, minutes: float = 0
     sys.stderr.flush()
 
 
+def _check_run_folder(out: Path, resume: bool) -> Path:
+    ckpt = out / "checkpoint.pt"
+    if not resume and ckpt.exists():
+        raise FileExistsError(f"{ckpt} exists; pass --resume to continue it or choose another --out")
+    if resume and not ckpt.exists():
+        raise FileNotFoundError(f"--resume: no checkpoint at {ckpt}")
+    return ckpt
+
+
+def _init_codec(init: "str | Codec", recipe: Recipe) -> Codec:
+    """The model to start from, checked against the recipe's model (every field but the name) and
+    renamed to it; ValueError naming the fields that differ."""
+    from rotcodec.model.loading import load_model_file
+
+    codec = init if isinstance(init, Codec) else load_model_file(init)
+    differ = config_diff(codec.config, recipe.model)
+    if differ:
+        label = codec.config.name if isinstance(init, Codec) else init
+        raise ValueError(f"--init {label}: its model differs from the recipe's in {', '.join(differ)}; "
+                         f"use the recipe it was trained with (or --set those fields to its values)")
+    codec.config = recipe.model  # the same model under the run's name
+    return codec.train()
+
+
+def _datasets(recipe: Recipe, data: list[str], valid: list[str] | None) -> tuple[SegmentDataset, ValidSet]:
+    """The training segments and the fixed validation clips, both conditioned as the encoder
+    conditions its input (unless ``data.condition`` is false)."""
+    files = scan_audio(data)
+    train_files, valid_files = split_files(files, recipe.data.valid_percent)
+    if valid:
+        valid_files = scan_audio(valid)
+    sr, d = recipe.model.sample_rate, recipe.data
+    block = GAIN_FRAMES * recipe.model.hop_length if d.condition else 0
+    valid_set = ValidSet(valid_files, sr, d.valid_seconds, d.valid_clips, d.valid_loudness_db, block)
+    dataset = SegmentDataset(train_files, sr, d.segment_seconds, d.loudness_db, recipe.train.seed,
+                             file_weights(train_files, d.weights), recipe.augment, block)
+    return dataset, valid_set
+
+
+def _batches(dataset: SegmentDataset, recipe: Recipe, step: int, rank: int, world: int, device: torch.device):
+    """An endless iterator of ``[B, 1, T]`` batches from ``step`` on (see :class:`StepSampler`)."""
+    sampler = StepSampler(recipe.data.batch_size, step, rank, world)
+    rng_state = torch.get_rng_state()  # the loader must not consume the global RNG (exact resume)
+    loader = DataLoader(dataset, batch_size=recipe.data.batch_size, sampler=sampler,
+                        num_workers=recipe.data.num_workers, generator=torch.Generator().manual_seed(0),
+                        persistent_workers=recipe.data.num_workers > 0, pin_memory=device.type == "cuda")
+    batches = iter(loader)
+    torch.set_rng_state(rng_state)
+    return batches
+
+
+def _validate(parts: Parts, valid_set: ValidSet, out: Path, step: int, recipe: Recipe, jlog: JsonlLog,
+              progress: bool) -> None:
+    parts.codec.eval()
+    metrics = validate(parts.codec, valid_set)
+    write_examples(parts.codec, valid_set, out / "samples" / f"step_{step}", recipe.train.examples)
+    parts.codec.train()
+    jlog.write({"step": step, "split": "valid", **metrics})
+    if progress:
+        sys.stderr.write(f"\nstep {step}: valid mel {metrics['mel']:.3f} "
+                         f"pesq {metrics.get('pesq', float('nan')):.2f} si-sdr {metrics['si_sdr']:.2f}\n")
+
+
 def train(recipe: Recipe, data: list[str], out: str | os.PathLike, resume: bool = False,
           valid: list[str] | None = None, init: "str | Codec | None" = None, progress: bool = True) -> "TrainResult":
     """Train ``recipe`` on the audio under ``data`` into the run folder ``out``.
@@ -136,40 +199,17 @@ def train(recipe: Recipe, data: list[str], out: str | os.PathLike, resume: bool 
     ``valid`` gives explicit validation folders (otherwise ``data.valid_percent`` of the files are
     held out). ``resume`` continues from ``out/checkpoint.pt`` exactly; ``init`` starts from the
     weights of a model (a saved model file or a :class:`Codec`, e.g. the bundled model) with fresh
-    optimizers; its config must equal the recipe's model.
+    optimizers; its config must equal the recipe's model but for the name (the run's).
     """
     if recipe.train.steps < 0:
         raise ValueError(f"train.steps must be >= 0 (0: until train.max_minutes), got {recipe.train.steps}")
     rank, world, device = setup_distributed()
     out = Path(out)
-    ckpt = out / "checkpoint.pt"
-    if not resume and ckpt.exists():
-        raise FileExistsError(f"{ckpt} exists; pass --resume to continue it or choose another --out")
-    if resume and not ckpt.exists():
-        raise FileNotFoundError(f"--resume: no checkpoint at {ckpt}")
-    codec = None
-    if init is not None:  # checked before anything is written: a refused --init leaves no run folder
-        from rotcodec.model.loading import load_model_file
-
-        codec = init if isinstance(init, Codec) else load_model_file(init)
-        differ = config_diff(codec.config, recipe.model)
-        if differ:
-            label = codec.config.name if isinstance(init, Codec) else init
-            raise ValueError(f"--init {label}: its model differs from the recipe's in {', '.join(differ)}; "
-                             f"use the recipe it was trained with (or --set those fields to its values)")
-        codec.config = recipe.model  # the same model under the run's name
-        codec.train()
+    ckpt = _check_run_folder(out, resume)
+    codec = _init_codec(init, recipe) if init is not None else None  # before anything is written
     if rank == 0:
         out.mkdir(parents=True, exist_ok=True)
-
-    files = scan_audio(data)
-    train_files, valid_files = split_files(files, recipe.data.valid_percent)
-    if valid:
-        valid_files = scan_audio(valid)
-    sr = recipe.model.sample_rate
-    block = GAIN_FRAMES * recipe.model.hop_length if recipe.data.condition else 0
-    valid_set = ValidSet(valid_files, sr, recipe.data.valid_seconds, recipe.data.valid_clips, recipe.data.valid_loudness_db,
-                         block)
+    dataset, valid_set = _datasets(recipe, data, valid)
 
     torch.manual_seed(recipe.train.seed)
     parts = build_parts(recipe, device, codec)
@@ -184,21 +224,12 @@ def train(recipe: Recipe, data: list[str], out: str | os.PathLike, resume: bool 
         parts.disc = DDP(parts.disc_raw, device_ids=ids)
     if recipe.train.compile:
         parts.model = torch.compile(parts.model)
-
-    dataset = SegmentDataset(train_files, sr, recipe.data.segment_seconds, recipe.data.loudness_db, recipe.train.seed,
-                             file_weights(train_files, recipe.data.weights), recipe.augment, block)
-    sampler = StepSampler(recipe.data.batch_size, state.step, rank, world)
-    rng_state = torch.get_rng_state()  # the loader must not consume the global RNG (exact resume)
-    loader = DataLoader(dataset, batch_size=recipe.data.batch_size, sampler=sampler,
-                        num_workers=recipe.data.num_workers, generator=torch.Generator().manual_seed(0),
-                        persistent_workers=recipe.data.num_workers > 0, pin_memory=device.type == "cuda")
-    batches = iter(loader)
-    torch.set_rng_state(rng_state)
+    batches = _batches(dataset, recipe, state.step, rank, world, device)
 
     jlog = JsonlLog(out / "log.jsonl" if rank == 0 else None)
     if rank == 0:
         log.info("training %s: %d train files, %d validation clips, %s x %d, world %d",
-                 recipe.model.name, len(train_files), len(valid_set), device, recipe.data.batch_size, world)
+                 recipe.model.name, len(dataset.files), len(valid_set), device, recipe.data.batch_size, world)
     amp = autocast_for(recipe, device)
     seconds_left = _time_left(recipe, device)
     left, cooling = seconds_left(), False
@@ -235,14 +266,7 @@ def train(recipe: Recipe, data: list[str], out: str | os.PathLike, resume: bool 
         left = seconds_left()
         last = state.step == steps or left <= 0
         if rank == 0 and (state.step % recipe.train.valid_every == 0 or last) and len(valid_set):
-            parts.codec.eval()
-            metrics = validate(parts.codec, valid_set)
-            write_examples(parts.codec, valid_set, out / "samples" / f"step_{state.step}", recipe.train.examples)
-            parts.codec.train()
-            jlog.write({"step": state.step, "split": "valid", **metrics})
-            if progress:
-                sys.stderr.write(f"\nstep {state.step}: valid mel {metrics['mel']:.3f} "
-                                 f"pesq {metrics.get('pesq', float('nan')):.2f} si-sdr {metrics['si_sdr']:.2f}\n")
+            _validate(parts, valid_set, out, state.step, recipe, jlog, progress)
         if rank == 0 and (state.step % recipe.train.checkpoint_every == 0 or last):
             save_checkpoint(ckpt, parts, state, recipe)
             parts.codec.save(out / "model.pt")
