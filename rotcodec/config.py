@@ -14,7 +14,7 @@ from typing import Any
 __all__ = ["QuantizerConfig", "CodecConfig", "PRESETS"]
 
 ESTIMATORS = ("rotation", "ste", "rotation_noscale")
-CODEBOOK_LEARNING = ("ema", "loss")
+CODEBOOK_LEARNING = ("ema", "loss", "simvq")
 RESIDUAL_ROUTES = ("detached", "chained")
 ACTIVATIONS = ("snake", "elu")
 ARCHS = ("seanet", "stft")
@@ -31,8 +31,11 @@ class QuantizerConfig:
 
     estimator: gradient estimator through the lookup, ``"rotation"`` or ``"ste"`` (and, for the
         ablation, ``"rotation_noscale"``: the rotation without the ||q||/||e|| rescaling).
-    codebook: how codes learn, ``"ema"`` (k-means init, EMA updates) or ``"loss"`` (a learned
-        parameter trained by the ``vq/codebook`` loss). The estimator gives the codebook no gradient.
+    codebook: how codes learn, ``"ema"`` (k-means init, EMA updates), ``"loss"`` (a learned
+        parameter trained by the ``vq/codebook`` loss) or ``"simvq"`` (SimVQ, Zhu et al. 2024: a
+        frozen codebook ``C`` seen through one learned linear map ``W``, codewords ``C W^T``; the
+        ``vq/codebook`` loss trains ``W``, so every code moves at each step). The estimator gives
+        the codebook no gradient.
     dead_code_threshold: a code whose recent usage (an EMA of its counts with decay
         ``dead_code_decay``) falls below this fraction of the mean recent usage (1.0 = uniform)
         is replaced by a random encoder vector of the current batch; 0 disables. Relative, so the

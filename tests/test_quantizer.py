@@ -20,7 +20,7 @@ def latents(b=4, d=16, f=25, seed=0):
     return torch.randn(b, d, f, generator=g)
 
 
-@pytest.mark.parametrize("codebook", ["ema", "loss"])
+@pytest.mark.parametrize("codebook", ["ema", "loss", "simvq"])
 @pytest.mark.parametrize("normalize", [False, True])
 def test_vq_forward_is_codebook_lookup(codebook, normalize):
     torch.manual_seed(0)
@@ -84,6 +84,39 @@ def test_codebook_loss_trains_the_codebook_only_in_loss_mode():
     ema = VectorQuantizer(16, qcfg(codebook="ema"))
     assert ema(latents()).losses["vq/codebook"].item() == 0
     assert not isinstance(ema.embed, torch.nn.Parameter)
+
+
+def test_simvq_codewords_are_a_frozen_codebook_through_one_learned_map():
+    torch.manual_seed(6)
+    vq = VectorQuantizer(16, qcfg(codebook="simvq", kmeans_init=False))
+    assert not isinstance(vq.embed, torch.nn.Parameter)  # C is frozen
+    assert torch.equal(vq.codewords(), vq.embed)  # W starts as the identity
+    with torch.no_grad():
+        vq.embed_map.weight.copy_(torch.randn(4, 4))
+    assert torch.allclose(vq.codewords(), vq.embed @ vq.embed_map.weight.T)
+    res = vq(latents())
+    res.losses["vq/codebook"].backward()  # the codebook loss trains W, and so every codeword
+    assert res.losses["vq/codebook"].item() > 0 and vq.embed_map.weight.grad.abs().sum() > 0
+    # the rotated output carries no gradient to W: only the codebook loss moves it
+    vq.zero_grad()
+    vq(latents()).quantized.sum().backward()
+    assert vq.embed_map.weight.grad is None or vq.embed_map.weight.grad.abs().sum() == 0
+
+
+def test_simvq_dead_codes_are_revived_through_the_map():
+    torch.manual_seed(7)
+    vq = VectorQuantizer(16, qcfg(codebook="simvq", kmeans_init=False, dead_code_threshold=0.05, dead_code_decay=0.5))
+    with torch.no_grad():
+        vq.embed_map.weight.copy_(torch.randn(4, 4) + 2 * torch.eye(4))
+        vq.embed.fill_(100.0)
+        vq.embed[0].zero_()
+    x = latents(b=8, f=50)
+    for _ in range(5):
+        vq(x)
+    vq.eval()
+    assert vq(x).metrics["usage"].item() > 0.5
+    # revived codewords are encoder vectors: their code-space error is that of real data, not 100s
+    assert vq(x).metrics["qerr"].item() < 1.0
 
 
 def test_dead_code_replacement_revives_unused_codes():
@@ -229,3 +262,20 @@ def test_n_q_out_of_range_is_a_clear_error():
         rvq.encode(latents(), 5)
     with pytest.raises(ValueError, match="codes must be in"):
         rvq.decode(torch.full((1, 2, 3), 32))
+
+
+def test_simvq_trains_saves_and_reloads_in_a_codec(tmp_path):
+    from rotcodec import Codec, CodecConfig
+    from rotcodec.model.loading import load_model_file
+
+    torch.manual_seed(8)
+    cfg = CodecConfig.preset("tiny")
+    cfg = cfg.with_updates(quantizer={"codebook": "simvq"})
+    model = Codec(cfg)
+    model.train()
+    model(torch.randn(2, 1, 8000) * 0.1)
+    model.eval().save(tmp_path / "m.pt")
+    back = load_model_file(tmp_path / "m.pt").eval()
+    x = torch.randn(1, 1, 8000) * 0.1
+    assert torch.equal(model.encode(x), back.encode(x))
+    assert any(k.endswith("embed_map.weight") for k in back.state_dict())

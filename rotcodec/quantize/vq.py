@@ -7,7 +7,11 @@ Data flow for ``x [B, D, F]``:
 How the codebook learns (``config.codebook``), since the estimator gives it no gradient:
     "ema":  codewords are buffers, moved towards the mean of their assigned vectors by an
             exponential moving average (k-means initialised from the first training batch);
-    "loss": codewords are a parameter trained by ``vq/codebook = ||sg(e) - q||^2``.
+    "loss": codewords are a parameter trained by ``vq/codebook = ||sg(e) - q||^2``;
+    "simvq": codewords are ``C W^T``, a frozen buffer ``C`` (k-means initialised) through one learned
+            ``d x d`` map ``W`` (identity at first) trained by the same ``vq/codebook`` loss: a step
+            moves every codeword, used or not (SimVQ). The lookup and the estimator see only the
+            codewords, so the rotation trick is unchanged.
 Either way, codes whose EMA usage falls below ``dead_code_threshold`` times the uniform usage
 are replaced by random encoder vectors from the current batch (0 disables).
 """
@@ -67,6 +71,10 @@ class VectorQuantizer(nn.Module):
             init = F.normalize(init, dim=-1)
         if config.codebook == "loss":
             self.embed = nn.Parameter(init)
+        elif config.codebook == "simvq":
+            self.register_buffer("embed", init)
+            self.embed_map = nn.Linear(d, d, bias=False)
+            nn.init.eye_(self.embed_map.weight)
         else:
             self.register_buffer("embed", init)
             self.register_buffer("embed_avg", init.clone())
@@ -84,7 +92,8 @@ class VectorQuantizer(nn.Module):
     # ----- lookups -------------------------------------------------------------------------
     def codewords(self) -> torch.Tensor:
         """The codebook as used for lookup and decoding, ``[K, d]``."""
-        return F.normalize(self.embed, dim=-1) if self.config.normalize else self.embed
+        embed = self.embed_map(self.embed) if self.config.codebook == "simvq" else self.embed
+        return F.normalize(embed, dim=-1) if self.config.normalize else embed
 
     def project(self, x: torch.Tensor) -> torch.Tensor:
         """``x [B, D, F]`` -> code-space vectors ``[B, F, d]``."""
@@ -127,7 +136,7 @@ class VectorQuantizer(nn.Module):
         losses = {
             "vq/commit": _masked_mean((flat.float() - q.detach().float()).pow(2).mean(-1), mask),
             "vq/codebook": _masked_mean((flat.detach().float() - q.float()).pow(2).mean(-1), mask)
-            if self.config.codebook == "loss" else flat.new_zeros((), dtype=torch.float32),
+            if self.config.codebook in ("loss", "simvq") else flat.new_zeros((), dtype=torch.float32),
         }
         hist = code_histogram(codes[mask > 0], self.config.codebook_size)
         if self.training:
@@ -198,6 +207,8 @@ class VectorQuantizer(nn.Module):
         fresh = sample_vectors(vectors.float(), self.config.codebook_size)
         broadcast_(fresh)
         broadcast_(dead)
+        if self.config.codebook == "simvq":  # the frozen row that the map takes onto the fresh vector
+            fresh = torch.linalg.lstsq(self.embed_map.weight.float(), fresh.T).solution.T
         self.embed.data.copy_(torch.where(dead[:, None], fresh, self.embed.data))
         # A revived code gets the average usage, so it has time to attract vectors before it is
         # judged again.

@@ -30,6 +30,7 @@ CARE = {
     "none": {"model.quantizer.codebook": "loss", "model.quantizer.dead_code_threshold": "0"},
     "reset": {"model.quantizer.codebook": "loss", "model.quantizer.dead_code_threshold": "0.05"},
     "ema": {"model.quantizer.codebook": "ema", "model.quantizer.dead_code_threshold": "0.05"},
+    "simvq": {"model.quantizer.codebook": "simvq", "model.quantizer.dead_code_threshold": "0.05"},
 }
 ESTIMATORS = ("ste", "rotation", "rotation_noscale")
 DEFAULT_ARMS = ("ste:none", "rotation:none", "ste:reset", "rotation:reset", "ste:ema", "rotation:ema",

@@ -46,7 +46,8 @@ def _add_ablate(subparsers) -> None:
         description="Train RECIPE once per arm and seed (same data, steps and seeds), evaluate every run "
                     "on the --valid clips, and write OUT/results.json, OUT/summary.md and OUT/curves.png. "
                     f"Arms are ESTIMATOR:CARE, ESTIMATOR in {ESTIMATORS}, CARE in {tuple(CARE)} "
-                    "(none: learned codebook; reset: learned + dead-code reset; ema: EMA + reset). "
+                    "(none: learned codebook; reset: learned + dead-code reset; ema: EMA + reset; "
+                    "simvq: frozen codebook through a learned map + reset). "
                     "Rerunning the same command continues an interrupted ablation.")
     p.add_argument("recipe", help="recipe TOML file, e.g. recipes/tiny_cpu.toml")
     p.add_argument("--data", action="append", required=True, metavar="DIR", help="training audio (repeatable)")
