@@ -78,3 +78,21 @@ def test_cli_eval_conditions_writes_every_condition(tmp_path, model_path, capsys
     assert [r["condition"] for r in rows] == list(CONDITIONS)
     assert all(len(r["per_clip"]) == 2 and r["codec"].startswith("rotcodec") for r in rows)
     assert "| phone band |" in capsys.readouterr().out
+
+
+def test_conditions_table_rows_replace_their_weights_and_folder_only():
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from conditions_table import merge, table_rows, to_csv
+
+    rows = [{"condition": c, "codec": "x", "pesq": p, "clips": 2, "kbps_real": 3.0}
+            for c, p in (("as recorded", 2.5), ("-46 dBFS", 2.4))]
+    new = table_rows(rows, "r12", "unseen16k")
+    assert [r["vs_as_recorded"] for r in new] == ["+0.000", "-0.100"]
+    old = table_rows(rows, "r11", "unseen16k") + table_rows(rows, "r12", "unseen16k")
+    merged = merge(old, table_rows([{**r, "pesq": 3.0} for r in rows], "r12", "unseen16k"))
+    assert [(r["weights"], r["pesq"]) for r in merged] == [("r11", "2.500"), ("r11", "2.400"), ("r12", "3.000"),
+                                                           ("r12", "3.000")]
+    assert to_csv(merged).splitlines()[0].startswith("weights,folder,clips,condition")

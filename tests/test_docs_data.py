@@ -34,3 +34,11 @@ def test_level_sweep_rows_are_paired_against_coding_as_it_comes():
     assert {r["kbps"] for r in rows} == {3.0, 6.0}
     assert all(r["level"] is None or len(r["vs_unconditioned"]) == 2 for r in rows)
     assert sum(r["level"] is None for r in rows) == 2  # one unconditioned row per bitrate
+
+
+def test_conditions_table_has_every_condition_for_each_weights_and_folder():
+    rows = list(csv.DictReader((DOCS / "conditions.csv").read_text(encoding="utf-8").splitlines()))
+    groups = {}
+    for r in rows:
+        groups.setdefault((r["weights"], r["folder"], r["codec"]), set()).add(r["condition"])
+    assert groups and all(len(conds) == 7 and "as recorded" in conds for conds in groups.values())
