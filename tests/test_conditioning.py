@@ -149,9 +149,14 @@ def bundled():
 
 def test_quiet_speech_comes_back_at_its_own_level_without_its_dc(bundled):
     wav, sr = read_audio(SPEECH)
-    x = at_db(torch.from_numpy(wav[:, : 3 * sr]), -46.0) + 0.05
+    clip = torch.from_numpy(wav[:, : 3 * sr])
+    x = at_db(clip, -46.0) + 0.05
     out, _ = rotcodec.decompress(rotcodec.compress(x, sr, bundled, kbps=1.5), bundled)
-    assert abs(level_db(out) - (-46.0)) < 1.0
+    ref, _ = rotcodec.decompress(rotcodec.compress(at_db(clip, -26.0), sr, bundled, kbps=1.5), bundled)
+    # the gains come off: the quiet copy decodes 20 dB under the same clip at -26 dBFS, and near its
+    # own level (a 1.5 kbps model may lose a dB or two of any clip's energy)
+    assert abs(level_db(out) - level_db(ref) - (-20.0)) < 0.5
+    assert abs(level_db(out) - (-46.0)) < 2.0
     assert abs(float(out.mean())) < 1e-3  # the DC (0.05) is not restored
 
 
