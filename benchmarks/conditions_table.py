@@ -23,11 +23,6 @@ FIELDS = ["weights", "folder", "clips", "condition", "codec", "pesq", "vs_as_rec
 DEFAULT = Path(__file__).resolve().parent.parent / "docs" / "conditions.csv"
 
 
-def folder_key(folder: str) -> str:
-    p = Path(folder)
-    return f"{p.parent.name}/{p.name}" if p.name in ("valid", "train") else p.name
-
-
 def table_rows(rows: list[dict], label: str, folder: str) -> list[dict]:
     """CSV rows of one folder's ``evaluate_conditions`` rows."""
     base = {r["codec"]: r["pesq"] for r in rows if r["condition"] == "as recorded"}
@@ -68,14 +63,14 @@ def main(argv: list[str] | None = None) -> int:
         new += table_rows(json.loads(Path(path).read_text()), args.label, folder)
     if args.data:
         import rotcodec
-        from rotcodec.conditions import evaluate_conditions, opus_coder, rotcodec_coder
+        from rotcodec.conditions import coders_for, evaluate_conditions
         from rotcodec.evaluate import audio_files
         from rotcodec.io.audio import read_audio
+        from training_round import folder_key
 
         model = rotcodec.load_model(args.model)
-        kbps = [float(k) for k in args.kbps.split(",")]
-        coders = {f"rotcodec {k:g} kbps": rotcodec_coder(model, k) for k in kbps}
-        coders.update({f"Opus {float(k):g} kbps": opus_coder(float(k)) for k in args.opus.split(",") if k})
+        coders = coders_for(model, [float(k) for k in args.kbps.split(",")],
+                            [float(k) for k in args.opus.split(",") if k])
         for folder in args.data:
             clips = [read_audio(f) for f in audio_files(folder, args.limit)]
             rows = evaluate_conditions(clips, coders)

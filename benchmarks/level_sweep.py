@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 from pathlib import Path
 
 import rotcodec
@@ -24,11 +23,7 @@ from rotcodec.evaluate import audio_files, score_clips
 from rotcodec.files import atomic_write_text
 from rotcodec.io.audio import read_audio
 
-
-def paired(a: list[dict], b: list[dict], metric: str = "pesq") -> tuple[float, float]:
-    d = [x[metric] - y[metric] for x, y in zip(a, b) if x[metric] is not None and y[metric] is not None]
-    mean = sum(d) / len(d)
-    return mean, math.sqrt(sum((v - mean) ** 2 for v in d) / (len(d) - 1) / len(d))
+from paired import paired  # benchmarks/paired.py
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -55,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
         for level in levels:
             conditioning.TARGET_DB = level
             s = score_clips(f"{level:g} dBFS", kbps, clips, code)
-            d, se = paired(s.per_clip, raw.per_clip)
+            d, se = paired(s.per_clip, raw.per_clip, "pesq")[:2]
             rows.append({"kbps": kbps, "level": level, "pesq": s.pesq, "si_sdr": s.si_sdr,
                          "vs_unconditioned": [d, se]})
             print(f"{kbps:g} kbps, {level:g} dBFS: PESQ-WB {s.pesq:.3f} ({d:+.3f} ± {se:.3f} paired vs not conditioned)",

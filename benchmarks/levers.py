@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import subprocess
 import sys
 from pathlib import Path
+
+from paired import paired  # benchmarks/paired.py
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = Path.home() / ".cache" / "rotcodec-corpus"
@@ -38,12 +39,6 @@ EVAL = ("unseen16k", "unseenx16k", "speech16k/valid")
 def run(cmd: list[str]) -> None:
     print("$", " ".join(cmd), flush=True)
     subprocess.run(cmd, check=True)
-
-
-def paired(a: list[dict], b: list[dict]) -> tuple[float, float]:
-    d = [x["pesq"] - y["pesq"] for x, y in zip(a, b) if x["pesq"] is not None and y["pesq"] is not None]
-    mean = sum(d) / len(d)
-    return mean, math.sqrt(sum((v - mean) ** 2 for v in d) / (len(d) - 1) / len(d))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -84,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
                        "si_sdr": s["si_sdr"], "clips": s["clips"]}
                 if arm != "a" and "a" in scores:
                     ref = next(x for x in scores["a"][folder] if x["kbps_nominal"] == s["kbps_nominal"])
-                    row["vs_a"] = list(paired(s["per_clip"], ref["per_clip"]))
+                    row["vs_a"] = list(paired(s["per_clip"], ref["per_clip"], "pesq")[:2])
                 rows.append(row)
                 print(row, flush=True)
     if args.json:

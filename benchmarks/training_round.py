@@ -50,6 +50,8 @@ import rotcodec
 from rotcodec.train.checkpoint import read_checkpoint
 from rotcodec.train.config import load_recipe
 
+from paired import paired  # benchmarks/paired.py
+
 ROOT = Path(__file__).resolve().parent.parent
 PRETRAINED = ROOT / "rotcodec" / "pretrained"
 CORPUS = Path.home() / ".cache" / "rotcodec-corpus"
@@ -103,16 +105,16 @@ def pesq_by_kbps(scores: list[dict]) -> dict[float, float]:  # noqa: D103
 
 
 def paired_diff(new: list[dict], old: list[dict]) -> tuple[float, float, int]:
-    """``(mean, standard error, n)`` of new - old PESQ over the clips both scored (rows in the same order)."""
+    """``(mean, standard error, n)`` of new - old PESQ over the clips both scored (rows in the same
+    order; :func:`paired.paired`). Fewer than 2 clips scored: an infinite standard error, so that
+    nothing passes or fails on them."""
     if len(new) != len(old):
         raise ValueError(f"{len(new)} clips against {len(old)}: not scorings of the same clips")
-    d = [a["pesq"] - b["pesq"] for a, b in zip(new, old)
-         if a.get("pesq") is not None and b.get("pesq") is not None]
-    n = len(d)
-    if n < 2:
-        return (d[0] if d else 0.0), math.inf, n
-    mean = sum(d) / n
-    return mean, math.sqrt(sum((v - mean) ** 2 for v in d) / (n - 1) / n), n
+    try:
+        mean, se, _up, n, _a, _b = paired(new, old, "pesq")
+    except ValueError:
+        return 0.0, math.inf, 0
+    return mean, se, n
 
 
 def _clips(scores: list[dict], kbps: float) -> list[dict]:

@@ -314,17 +314,15 @@ def cmd_eval(args) -> int:
 
 
 def _eval_conditions(args, model, files, kbps_list) -> int:
-    from rotcodec.conditions import evaluate_conditions, markdown, opus_coder, rotcodec_coder
+    from rotcodec.conditions import coders_for, evaluate_conditions, markdown
     from rotcodec.io.audio import read_audio
     from rotcodec.opus import opus_missing
 
-    coders = {f"rotcodec {model.bitrate(model.n_q_for_kbps(k)) / 1000:g} kbps": rotcodec_coder(model, k)
-              for k in kbps_list}
-    opus = _kbps_list(args.opus) if args.opus else []
+    opus = [k for k in _kbps_list(args.opus) if k is not None] if args.opus else []
     if opus and (why := opus_missing()):
         print(f"no Opus column: {why}", file=sys.stderr)
         opus = []
-    coders.update({f"Opus {k:g} kbps": opus_coder(k) for k in opus if k is not None})
+    coders = coders_for(model, kbps_list, opus)
     clips = [read_audio(f) for f in files]
     rows = evaluate_conditions(clips, coders, progress=None if args.quiet else
                                lambda cond, name: print(f"{cond}: {name}", file=sys.stderr, flush=True))

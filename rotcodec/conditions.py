@@ -21,7 +21,8 @@ import torch
 
 from rotcodec.dsp import add_noise, phone_band
 
-__all__ = ["CONDITIONS", "apply_condition", "evaluate_conditions", "rotcodec_coder", "opus_coder", "markdown"]
+__all__ = ["CONDITIONS", "apply_condition", "evaluate_conditions", "rotcodec_coder", "opus_coder", "coders_for",
+           "markdown"]
 
 CONDITIONS = ("as recorded", "-46 dBFS", "-36 dBFS", "peak 0.9", "DC +0.05", "noise 15 dB", "phone band")
 
@@ -109,6 +110,14 @@ def opus_coder(kbps: float) -> Coder:
         with tempfile.TemporaryDirectory() as work:
             return opus_roundtrip(wav, sr, kbps, Path(work))
     return code
+
+
+def coders_for(model, kbps: list[float | None], opus: list[float]) -> dict[str, Coder]:
+    """rotcodec at each of ``kbps`` (None: all stages; named by the bitrate its stages give) and Opus at
+    each of ``opus``."""
+    coders = {f"rotcodec {model.bitrate(model.n_q_for_kbps(k)) / 1000:g} kbps": rotcodec_coder(model, k) for k in kbps}
+    coders.update({f"Opus {k:g} kbps": opus_coder(k) for k in opus})
+    return coders
 
 
 def markdown(rows: list[dict]) -> str:
