@@ -14,7 +14,7 @@ import math
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import numpy as np
 import torch
@@ -27,7 +27,7 @@ from rotcodec.io.container import loads
 from rotcodec.model.codec import Codec
 from rotcodec.quantize.codebook_ops import code_histogram, perplexity
 
-__all__ = ["Score", "score_pair", "score_clips", "stage_stats", "stage_errors", "evaluate", "evaluate_clips",
+__all__ = ["Score", "score_pair", "score_clips", "stage_stats", "stage_errors", "StageErrors", "evaluate", "evaluate_clips",
            "markdown_table", "usage_table", "audio_files"]
 
 QERR_SECONDS = 60.0
@@ -52,6 +52,8 @@ class Score:
     perplexity: list[float] | None = None  # per stage: exp(entropy) of the code histogram on the set
     qerr: list[float] | None = None  # per stage: mean ||e - q||^2 in the stage's code space
     qerr_rel: list[float] | None = None  # per stage: the same over mean ||e||^2 (scale-free)
+    lam: list[float] | None = None  # per stage: mean ||q|| / ||e||, the rotation trick's gradient scale
+    obtuse: list[float] | None = None  # per stage: fraction of frames with e.q < 0 (least stable rotation)
     per_clip: list[dict] | None = None  # per clip, in order: score_pair's metrics and "kbps_real"
 
     def as_dict(self) -> dict:
@@ -120,12 +122,22 @@ def stage_stats(codes: list[np.ndarray], codebook_size: int) -> tuple[list[float
     return usage, perp
 
 
+class StageErrors(NamedTuple):
+    """Per-stage quantization statistics of one clip (lists of ``n_q``), over ``frames`` vectors."""
+
+    err: list[float]  # mean ||e - q||^2
+    energy: list[float]  # mean ||e||^2
+    lam: list[float]  # mean ||q|| / ||e||
+    obtuse: list[float]  # fraction with e.q < 0
+    frames: int
+
+
 @torch.inference_mode()
-def stage_errors(model: Codec, wav: np.ndarray, sample_rate: int, n_q: int) -> tuple[list[float], list[float], int]:
-    """Per-stage quantization error of one clip ``[C, T]``: ``(mean ||e - q||^2, mean ||e||^2, frames)``,
-    with ``e`` each stage's input in its code space (the residual it quantizes), over the clip's
-    first :data:`QERR_SECONDS` at the model's rate, conditioned as the encoder conditions it,
-    channels as a batch."""
+def stage_errors(model: Codec, wav: np.ndarray, sample_rate: int, n_q: int) -> StageErrors:
+    """Per-stage quantization statistics of one clip ``[C, T]`` (:class:`StageErrors`), with ``e``
+    each stage's input in its code space (the residual it quantizes) and ``q`` its greedy code, over
+    the clip's first :data:`QERR_SECONDS` at the model's rate, conditioned as the encoder conditions
+    it, channels as a batch."""
     x = torch.from_numpy(np.ascontiguousarray(wav[:, : int(QERR_SECONDS * sample_rate)], dtype=np.float32))
     if sample_rate != model.sample_rate:
         x = torchaudio.functional.resample(x, sample_rate, model.sample_rate)
@@ -135,7 +147,8 @@ def stage_errors(model: Codec, wav: np.ndarray, sample_rate: int, n_q: int) -> t
     out = model.quantizer(model.encoder(model._pad(wav3)), n_q)  # no decoder: only the stages' errors are needed
     err = [float(out.metrics[f"vq/qerr/{i}"]) for i in range(n_q)]
     energy = [e / max(float(out.metrics[f"vq/qerr_rel/{i}"]), 1e-30) if e > 0 else 0.0 for i, e in enumerate(err)]
-    return err, energy, out.codes.shape[-1] * x.shape[0]
+    return StageErrors(err, energy, [float(out.metrics[f"vq/lambda/{i}"]) for i in range(n_q)],
+                       [float(out.metrics[f"vq/obtuse/{i}"]) for i in range(n_q)], out.codes.shape[-1] * x.shape[0])
 
 
 def evaluate(model: Codec, files: list[Path], kbps_list: list[float | None],
@@ -174,12 +187,15 @@ def evaluate_clips(model: Codec, clips: list[tuple[np.ndarray, int]], kbps_list:
             return api.decompress(data, model)[0].numpy(), len(data)
 
         score = score_clips(f"rotcodec {model.bitrate(n_q) / 1000:g} kbps", kbps, clips, roundtrip, on_decoded)
-        frames = np.array([f for _, _, f in errors], dtype=np.float64)
-        err_sum = sum(np.asarray(e[:n_q]) * f for (e, _, _), f in zip(errors, frames))
-        energy_sum = sum(np.asarray(en[:n_q]) * f for (_, en, _), f in zip(errors, frames))
+        def total(field: str) -> np.ndarray:  # frame-weighted sum over the clips, first n_q stages
+            return sum(np.asarray(getattr(s, field)[:n_q]) * s.frames for s in errors)
+
         score.usage, score.perplexity = stage_stats(codes, model.config.quantizer.codebook_size)
-        score.qerr = (err_sum / max(frames.sum(), 1)).tolist()
-        score.qerr_rel = (err_sum / np.maximum(energy_sum, 1e-30)).tolist()
+        n = max(sum(s.frames for s in errors), 1)
+        score.qerr = (total("err") / n).tolist()
+        score.qerr_rel = (total("err") / np.maximum(total("energy"), 1e-30)).tolist()
+        score.lam = (total("lam") / n).tolist()
+        score.obtuse = (total("obtuse") / n).tolist()
         scores.append(score)
     return scores
 

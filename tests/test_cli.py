@@ -147,6 +147,7 @@ def test_eval_prints_a_table_per_bitrate_and_writes_json(work, capsys, model_pat
     assert all(0 < u <= 100 for s in scores for u in s["usage"])
     assert all(1 <= p <= 256 for s in scores for p in s["perplexity"])
     assert [len(s["qerr"]) for s in scores] == [1, 4] and [len(s["qerr_rel"]) for s in scores] == [1, 4]
+    assert [len(s["lam"]) for s in scores] == [1, 4] and all(0 <= o <= 1 for s in scores for o in s["obtuse"])
     assert all(q >= 0 and 0 <= r < 10 for s in scores for q, r in zip(s["qerr"], s["qerr_rel"]))
     assert scores[0]["qerr"][0] == pytest.approx(scores[1]["qerr"][0])  # stage 1 sees the same input
     code, _, err = run(capsys, "eval", "--data", "set", "--model", model_path, "--json", "s.json")
@@ -180,7 +181,7 @@ def test_stage_errors_match_a_direct_computation(model_path):
 
     model = api.load_model(model_path)
     wav = (0.1 * np.random.default_rng(3).standard_normal((1, 8000))).astype(np.float32)
-    err, energy, frames = stage_errors(model, wav, model.sample_rate, 2)
+    err, energy, lam, obtuse, frames = stage_errors(model, wav, model.sample_rate, 2)
     with torch.no_grad():
         x = condition(torch.from_numpy(wav), GAIN_FRAMES * model.hop_length)[0]
         z = model.encoder(x[None])
@@ -190,6 +191,8 @@ def test_stage_errors_match_a_direct_computation(model_path):
     assert frames == e.shape[0] == 8000 // model.hop_length
     assert err[0] == pytest.approx(float((e - q).pow(2).sum(-1).mean()), rel=1e-4)
     assert energy[0] == pytest.approx(float(e.pow(2).sum(-1).mean()), rel=1e-4)
+    assert lam[0] == pytest.approx(float((q.norm(dim=-1) / e.norm(dim=-1)).mean()), rel=1e-4)
+    assert obtuse[0] == pytest.approx(float(((e * q).sum(-1) < 0).float().mean()))
 
 
 def test_stage_stats_on_known_codes():

@@ -279,3 +279,47 @@ def test_simvq_trains_saves_and_reloads_in_a_codec(tmp_path):
     x = torch.randn(1, 1, 8000) * 0.1
     assert torch.equal(model.encode(x), back.encode(x))
     assert any(k.endswith("embed_map.weight") for k in back.state_dict())
+
+
+@pytest.mark.parametrize("old_book", ["ema", "loss", "simvq"])
+@pytest.mark.parametrize("new_book", ["ema", "loss", "simvq"])
+def test_quantizer_surgery_keeps_codes_and_decoding(old_book, new_book):
+    from rotcodec import Codec, CodecConfig
+    from rotcodec.quantize.surgery import carry_state
+
+    torch.manual_seed(3)
+    cfg = CodecConfig.preset("tiny").with_updates(quantizer={"codebook": old_book, "dropout": 0.0})
+    old = Codec(cfg).train()
+    for _ in range(2):  # k-means init, then a codebook update (EMA moves, dead codes revive)
+        old(torch.randn(2, 1, 8000) * 0.1)
+    if old_book == "simvq":  # a map that is not the identity, so the carried codewords are C W^T
+        with torch.no_grad():
+            for layer in old.quantizer.layers:
+                layer.embed_map.weight.add_(0.1 * torch.randn_like(layer.embed_map.weight))
+    new_cfg = cfg.with_updates(quantizer={"codebook": new_book, "estimator": "ste", "dropout": 0.5})
+    new = Codec(new_cfg)
+    new.load_state_dict(carry_state(old.state_dict(), cfg.quantizer, new_cfg.quantizer))
+    old.eval(), new.eval()
+    x = torch.randn(1, 1, 8000) * 0.1
+    codes = old.encode(x)
+    assert torch.equal(new.encode(x), codes)
+    assert torch.allclose(new.decode(codes, 8000), old.decode(codes, 8000), atol=1e-5)
+    for a, b in zip(old.quantizer.layers, new.quantizer.layers):
+        assert torch.allclose(a.codewords(), b.codewords(), atol=1e-6)
+        if new_book == "simvq" and old_book != "simvq":  # the same codebook kind passes through as it is
+            assert torch.equal(b.embed_map.weight, torch.eye(b.embed.shape[1]))
+        if new_book == "ema":  # the running sum matches the codewords, so the first EMA step keeps them
+            assert torch.allclose(b.embed_avg / b.cluster_size[:, None], b.embed, atol=1e-5)
+    # the carried model trains on: a step moves the codewords it should move
+    new.train()
+    new(torch.randn(2, 1, 8000) * 0.1)
+
+
+def test_quantizer_surgery_refuses_a_new_code_space():
+    from rotcodec.quantize.surgery import carry_state, unbridgeable
+
+    assert unbridgeable(["quantizer.codebook", "quantizer.estimator", "quantizer.n_q", "hop_length"]) == [
+        "quantizer.n_q", "hop_length"]
+    for change in ({"code_dim": 8}, {"codebook_size": 64}, {"normalize": True}, {"n_q": 2}):
+        with pytest.raises(ValueError, match="code space"):
+            carry_state({}, qcfg(), qcfg(**change))

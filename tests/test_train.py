@@ -297,6 +297,13 @@ def test_init_from_a_model_file_or_name_through_the_cli(audio_dir, tmp_path, mod
     # --name names it; so does model.name
     assert main(args[:5] + [str(tmp_path / "run3")] + args[6:] + ["--name", "mine"]) == 0
     assert load_model_file(tmp_path / "run3" / "model.pt").config.name == "mine"
+    # how the quantizer learns may change (quantizer surgery carries the codewords over)
+    assert main(args[:5] + [str(tmp_path / "run4")] + args[6:] + ["--set", "model.quantizer.codebook=simvq",
+                                                                 "--set", "model.quantizer.estimator=ste"]) == 0
+    carried = load_model_file(tmp_path / "run4" / "model.pt")
+    assert carried.config.quantizer.codebook == "simvq" and carried.config.quantizer.estimator == "ste"
+    enc = [torch.nn.utils.parameters_to_vector(m.encoder.parameters()) for m in (start, carried, Codec(start.config))]
+    assert (enc[1] - enc[0]).norm() < 0.2 * (enc[2] - enc[0]).norm()  # one step from the given weights
 
 
 def test_steps_zero_trains_until_the_time_limit(audio_dir, tmp_path, monkeypatch):

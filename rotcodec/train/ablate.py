@@ -23,7 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["CARE", "DEFAULT_ARMS", "Run", "parse_arms", "plan", "summarize", "markdown_summary", "paired",
+__all__ = ["CARE", "DEFAULT_ARMS", "Run", "parse_arms", "plan", "finished", "summarize", "markdown_summary", "paired",
            "markdown_paired", "ablate"]
 
 CARE = {
@@ -72,7 +72,7 @@ def plan(arms: list[str], seeds: int, out: Path) -> list[Run]:
     return runs
 
 
-def _finished(run: Run, steps: int) -> bool:
+def finished(run: Run, steps: int) -> bool:
     return (run.folder / "model.pt").exists() and any(
         row.get("split") == "valid" and row.get("step") == steps for row in _read_log(run.folder))
 
@@ -272,7 +272,7 @@ def ablate(recipe: str, data: list[str], valid: list[str], out: str | Path, seed
         if not Path(folder).exists():
             raise FileNotFoundError(f"no such data folder: {folder}")
     runs = plan(arms, seeds, out)
-    todo = [r for r in runs if not _finished(r, base.train.steps)]
+    todo = [r for r in runs if not finished(r, base.train.steps)]
     log(f"ablation: {len(arms)} arms x {seeds} seeds = {len(runs)} runs of {base.train.steps} steps "
         f"({len(runs) - len(todo)} already done), {jobs} at a time")
     threads = max(1, (os.cpu_count() or 1) // max(1, jobs))

@@ -29,6 +29,7 @@ from torch.utils.data import DataLoader
 from rotcodec.coding.conditioning import GAIN_FRAMES
 from rotcodec.files import atomic_write_text
 from rotcodec.model.codec import Codec
+from rotcodec.quantize.surgery import carry_state, unbridgeable
 from rotcodec.train.checkpoint import TrainState, load_checkpoint, save_checkpoint
 from rotcodec.train.config import Recipe
 from rotcodec.train.data import SegmentDataset, StepSampler, ValidSet, file_weights, scan_audio, split_files
@@ -140,15 +141,25 @@ def _check_run_folder(out: Path, resume: bool) -> Path:
 
 def _init_codec(init: "str | Codec", recipe: Recipe) -> Codec:
     """The model to start from, checked against the recipe's model (every field but the name) and
-    renamed to it; ValueError naming the fields that differ."""
+    renamed to it. Quantizer settings that change how it learns, not what it computes (estimator,
+    dropout, codebook learning, ...), may differ: the weights are carried over by quantizer surgery
+    (:mod:`rotcodec.quantize.surgery`). ValueError naming any other field that differs."""
     from rotcodec.model.loading import load_model_file
 
     codec = init if isinstance(init, Codec) else load_model_file(init)
     differ = config_diff(codec.config, recipe.model)
-    if differ:
+    bad = unbridgeable(differ)
+    if bad:
         label = codec.config.name if isinstance(init, Codec) else init
-        raise ValueError(f"--init {label}: its model differs from the recipe's in {', '.join(differ)}; "
+        raise ValueError(f"--init {label}: its model differs from the recipe's in {', '.join(bad)}; "
                          f"use the recipe it was trained with (or --set those fields to its values)")
+    if differ:
+        log.info("--init: quantizer surgery for %s", ", ".join(
+            f"{f} {getattr(codec.config.quantizer, f.split('.', 1)[1])!r} -> "
+            f"{getattr(recipe.model.quantizer, f.split('.', 1)[1])!r}" for f in differ))
+        state = carry_state(codec.state_dict(), codec.config.quantizer, recipe.model.quantizer)
+        codec = Codec(recipe.model).to(next(codec.parameters()).device)
+        codec.load_state_dict(state)
     codec.config = recipe.model  # the same model under the run's name
     return codec.train()
 
