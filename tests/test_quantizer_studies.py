@@ -1,5 +1,5 @@
 """benchmarks/quantizer_surgery.py and benchmarks/estimators.py: their pure pieces (arms, the
-rounding cost per clip and its pairing, strict JSON)."""
+rounding cost per clip and its pairing, strict JSON) and benchmarks/stage_efficiency.py's reference."""
 
 import argparse
 import math
@@ -51,3 +51,11 @@ def test_rounding_cost_is_ceiling_minus_coded_per_clip_and_pairs_against_the_con
 
 def test_finite_turns_nan_into_null_everywhere():
     assert finite({"a": [1.0, math.nan, {"b": math.inf}], "c": "x"}) == {"a": [1.0, None, {"b": None}], "c": "x"}
+
+
+def test_kmeans_on_a_gaussian_sits_above_the_shannon_bound_and_falls_with_more_codes():
+    from stage_efficiency import kmeans_gaussian
+
+    small, large = (kmeans_gaussian(k, 2, n=4000, iters=10) for k in (4, 16))
+    assert 16 ** (-2 / 2) < large < small < 1.0
+    assert kmeans_gaussian(4, 2, n=4000, iters=10) == small  # seeded: the same reference every time
