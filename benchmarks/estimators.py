@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import shlex
 import statistics
 import sys
 from pathlib import Path
@@ -135,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"| {r['arm']} | {r['folder']} | {r['kbps']:g} | {r['pesq_by_seed']} | {r['pesq']:+.3f} | "
               f"{r['pesq_se_clips']:.3f} | {r['pesq_se_seeds']:.3f} |")
     if args.json:
-        report = {"command": "python benchmarks/estimators.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+        report = {"command": shlex.join(["python", "benchmarks/estimators.py", *(argv if argv is not None else sys.argv[1:])]),
                   "steps": args.steps, "runs": [f"{r.arm} seed {r.seed}" for r in runs],
                   "clips": {f: len(v[0]["per_clip"]) for f, v in next(iter(scores.values())).items()},
                   "table": table, "versus": versus}

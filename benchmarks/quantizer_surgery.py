@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import shlex
 import os
 import subprocess
 import sys
@@ -193,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
     for row in summary:
         print("| " + " | ".join(str(row.get(c, "")) for c in cols) + " |")
     if args.json:
-        report = {"command": "python benchmarks/quantizer_surgery.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+        report = {"command": shlex.join(["python", "benchmarks/quantizer_surgery.py", *(argv if argv is not None else sys.argv[1:])]),
                   "init": args.init, "steps": args.steps, "arms": arms, "sets": args.sets, "beam": args.beam,
                   "summary": summary,
                   "per_stage": {name: {f: {"usage": s["usage"], "perplexity": s["perplexity"]} for f, s in by.items()}

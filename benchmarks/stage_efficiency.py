@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import shlex
 import sys
 from pathlib import Path
 
@@ -67,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"| {s['stage']} | {s['usage_pct']:.1f} | {s['perplexity']:.0f} | {s['qerr_rel']:.3f} | "
               f"{s['bits_lost_vs_kmeans']:+.2f} | {s['lambda']:.3f} | {s['obtuse']:.4f} |")
     if args.json:
-        report = {"command": "python benchmarks/stage_efficiency.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+        report = {"command": shlex.join(["python", "benchmarks/stage_efficiency.py", *(argv if argv is not None else sys.argv[1:])]),
                   "model": model.config.name, "data": args.data, "clips": score.clips, "codebook_size": qc.codebook_size,
                   "code_dim": qc.code_dim, "shannon": round(shannon, 4), "kmeans_gaussian": round(ref, 4),
                   "pesq_all_stages": score.pesq, "stages": stages}
