@@ -36,6 +36,10 @@ from quantizer_surgery import clips_of  # benchmarks/quantizer_surgery.py
 from training_round import CORPUS, UNSEEN, folder_key
 
 KBPS = (1.5, 3.0, 6.0)
+TRAINED_BY = ("rotcodec ablate recipes/stft16k_rounds.toml " + " ".join(f"--data ~/.cache/rotcodec-corpus/{f}/train" for f in
+              ("speech16k", "voices16k", "tuxpaint16k", "games16k"))
+              + " --valid ~/.cache/rotcodec-corpus/speech16k/valid --out runs/estimators --arms rotation:ema,ste:ema"
+              " --seeds 2 --jobs 2 --set train.steps=10000")
 METRICS = ("pesq", "stoi", "si_sdr", "mel")
 STAGE_STATS = ("usage", "perplexity", "qerr_rel", "lam", "obtuse")
 
@@ -137,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
               f"{r['pesq_se_clips']:.3f} | {r['pesq_se_seeds']:.3f} |")
     if args.json:
         report = {"command": shlex.join(["python", "benchmarks/estimators.py", *(argv if argv is not None else sys.argv[1:])]),
-                  "steps": args.steps, "runs": [f"{r.arm} seed {r.seed}" for r in runs],
+                  "trained_by": TRAINED_BY, "steps": args.steps, "runs": [f"{r.arm} seed {r.seed}" for r in runs],
                   "clips": {f: len(v[0]["per_clip"]) for f, v in next(iter(scores.values())).items()},
                   "table": table, "versus": versus}
         Path(args.json).write_text(json.dumps(finite(report), indent=1) + "\n")
