@@ -187,6 +187,7 @@ def evaluate_clips(model: Codec, clips: list[tuple[np.ndarray, int]], kbps_list:
             return api.decompress(data, model)[0].numpy(), len(data)
 
         score = score_clips(f"rotcodec {model.bitrate(n_q) / 1000:g} kbps", kbps, clips, roundtrip, on_decoded)
+
         def total(field: str) -> np.ndarray:  # frame-weighted sum over the clips, first n_q stages
             return sum(np.asarray(getattr(s, field)[:n_q]) * s.frames for s in errors)
 
