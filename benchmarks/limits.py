@@ -39,7 +39,7 @@ def continuous(model, latent: torch.Tensor, n_q: int) -> torch.Tensor:
     """The first ``n_q`` stages of the residual quantizer with no rounding to codewords."""
     residual, total = latent, torch.zeros_like(latent)
     for layer in model.quantizer.layers[:n_q]:
-        out = layer.out_proj(layer.project(residual).transpose(1, 2))
+        out = layer.unproject(layer.project(residual))
         total, residual = total + out, residual - out
     return total
 

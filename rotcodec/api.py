@@ -47,6 +47,7 @@ from rotcodec.io.audio import AudioWriter, audio_info, iter_audio_blocks, to_ten
 from rotcodec.io.container import Header, read_header
 from rotcodec.model.codec import Codec
 from rotcodec.model.loading import load_model_file
+from rotcodec.text import counted
 
 __all__ = ["load_model", "compress", "decompress", "compress_file", "decompress_file", "model_for_header",
            "bundled_models", "bundled_recipes", "recipe_path", "encode", "decode", "stages_for_kbps", "BitrateCapped", "NO_MODEL_MESSAGE"]
@@ -192,11 +193,12 @@ def _read_for_model(f: IO[bytes], model: ModelArg, device: str | torch.device = 
                     ) -> tuple[Codec, Header, torch.Tensor, torch.Tensor | None]:
     """Read the ``.rcq`` in the seekable stream ``f`` (from its start) for decoding: its header
     picks the model (:func:`model_for_header`), which checks it before the payload is read
-    (:func:`~rotcodec.coding.pipeline.read_checked`). Returns ``(model, header, codes, gains)``."""
+    (:func:`~rotcodec.coding.pipeline.read_checked`; its message says whether ``model`` was given).
+    Returns ``(model, header, codes, gains)``."""
     start = f.tell()
     codec = model_for_header(read_header(f), model, device)
     f.seek(start)
-    header, codes, gains = read_checked(f, codec)
+    header, codes, gains = read_checked(f, codec, given=model is not None)
     return codec, header, codes, gains
 
 
@@ -235,8 +237,8 @@ def stages_for_kbps(model: Codec, kbps: float | None, channels: int = 1) -> int:
     n_q, capped = _stages(model, kbps, channels)
     if capped:
         top = model.bitrate() * channels / 1000
-        warnings.warn(f"{kbps:g} kbps is above this model's maximum for {channels} channel"
-                      f"{'s' if channels > 1 else ''} ({top:g} kbps, all {n_q} stages): capped at {top:g} kbps",
+        warnings.warn(f"{kbps:g} kbps is above this model's maximum for {counted(channels, 'channel')} "
+                      f"({top:g} kbps, all {counted(n_q, 'stage')}): capped at {top:g} kbps",
                       BitrateCapped, stacklevel=3)
     return n_q
 
@@ -306,7 +308,8 @@ def _file_blocks(path: Path, sample_rate: int, length: int) -> Iterator[torch.Te
 def compress_file(in_path: str | os.PathLike, out_path: str | os.PathLike | IO[bytes], model: ModelArg = None,
                   kbps: float | None = None, force: bool = False, progress: bool = False,
                   condition: bool = True) -> Header:
-    """Compress an audio file (wav/flac/ogg, any channels and rate) to an ``.rcq`` file.
+    """Compress an audio file (any format soundfile reads: wav, flac, ogg, mp3, ...; any channels
+    and rate) to an ``.rcq`` file.
 
     Reads and encodes in blocks (bounded memory for any length); writes ``out_path`` atomically
     (a temp file renamed at the end), never over an existing file unless ``force``. ``out_path``
@@ -432,7 +435,7 @@ def _codes_tensor(codes, codec: Codec) -> torch.Tensor:
     if codes.dim() != 3 or codes.shape[-1] < 1:
         raise FormatError(f"codes must be [C, n_q, F] with F >= 1, got shape {tuple(codes.shape)}")
     if not 1 <= codes.shape[1] <= codec.n_q:
-        raise FormatError(f"codes have {codes.shape[1]} stages, the model has {codec.n_q}")
+        raise FormatError(f"codes have {counted(codes.shape[1], 'stage')}, the model has {codec.n_q}")
     k = codec.config.quantizer.codebook_size
     lo, hi = int(codes.min()), int(codes.max())
     if lo < 0 or hi >= k:

@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rotcodec.files import atomic_writer, check_output
+from rotcodec.text import counted
 
 if TYPE_CHECKING:
     import torch
@@ -81,7 +82,7 @@ def _say(args, text: str) -> None:
 def _describe(path: Path, header: Header) -> str:
     seconds = header.length / header.original_sample_rate
     size = path.stat().st_size
-    return (f"{path}: {seconds:.2f} s, {header.channels} ch, {header.n_q} stages, "
+    return (f"{path}: {seconds:.2f} s, {header.channels} ch, {counted(header.n_q, 'stage')}, "
             f"{size * 8 / seconds / 1000:.3f} kbps ({size} bytes)")
 
 
@@ -137,7 +138,7 @@ def _compress_to_stdout(args) -> int:
     sys.stdout.buffer.flush()
     if not args.quiet:
         print(f"-: {header.length / header.original_sample_rate:.2f} s, {header.channels} ch, "
-              f"{header.n_q} stages", file=sys.stderr)
+              f"{counted(header.n_q, 'stage')}", file=sys.stderr)
     return 0
 
 
@@ -248,7 +249,7 @@ def cmd_roundtrip(args) -> int:
     seconds = header.length / header.original_sample_rate
     nominal = model.bitrate(header.n_q) * header.channels
     print(f"bitrate:  {size * 8 / seconds / 1000:.3f} kbps real, {nominal / 1000:.3f} kbps nominal "
-          f"({header.n_q} stages, {size} bytes for {seconds:.2f} s)")
+          f"({counted(header.n_q, 'stage')}, {size} bytes for {seconds:.2f} s)")
     try:
         score = metrics.pesq_wb(ref, est, sr)
         pesq_text = f"{score:.3f}" if score is not None else "skipped (too short or no speech found)"
@@ -426,6 +427,30 @@ def _int_list(text: str, flag: str) -> list[int]:
 
 
 # ----- parser ------------------------------------------------------------------------------------
+# What an input audio file may be: whatever soundfile (libsndfile) reads.
+AUDIO_IN = "audio file: wav, flac, ogg, mp3, aiff, ... (any format soundfile reads)"
+
+
+class _Parser(argparse.ArgumentParser):
+    """A parser that reports an unknown option with the usage of the command it was given to.
+
+    argparse's subcommands hand options they do not know back to the top-level parser, whose
+    error shows ``usage: rotcodec [-h] [--version] COMMAND ...``, no help for a misspelled
+    ``--kbps``; here the command's own parser (``commands[name]``) reports them.
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.commands: dict[str, argparse.ArgumentParser] = {}
+
+    def parse_args(self, args=None, namespace=None):
+        parsed, unknown = self.parse_known_args(args, namespace)
+        if unknown:
+            chosen = self.commands.get(getattr(parsed, "command", None) or "", self)
+            chosen.error(f"unrecognized arguments: {' '.join(unknown)}")
+        return parsed
+
+
 def _add_common(p: argparse.ArgumentParser, kbps: bool, beam: bool = False) -> None:
     if kbps:
         p.add_argument("--kbps", type=float, default=None,
@@ -519,12 +544,13 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     parsers, which load torch, be left out when another runs; None builds them all."""
     from rotcodec import __version__
 
-    parser = argparse.ArgumentParser(prog=PROG, description="rotcodec neural audio codec")
+    parser = _Parser(prog=PROG, description="rotcodec neural audio codec")
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=argparse.ArgumentParser)
+    parser.commands = sub.choices  # the same dict: the commands added below are in it
 
     p = sub.add_parser("compress", help="audio file -> .rcq token file")
-    p.add_argument("input", help="audio file (wav, flac, ogg)")
+    p.add_argument("input", help=AUDIO_IN)
     p.add_argument("output", help="the .rcq file to write ('-': standard output)")
     _add_common(p, kbps=True, beam=True)
     _add_no_condition(p)
@@ -541,8 +567,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_info)
 
     p = sub.add_parser("roundtrip", help="compress and decompress, print bitrate and quality metrics")
-    p.add_argument("input", help="audio file")
-    p.add_argument("output", help="decoded audio file to write")
+    p.add_argument("input", help=AUDIO_IN)
+    p.add_argument("output", help="decoded audio file to write (.wav, .flac or .ogg)")
     _add_common(p, kbps=True, beam=True)
     _add_no_condition(p)
     p.set_defaults(func=cmd_roundtrip)

@@ -222,6 +222,15 @@ PRESETS: dict[str, CodecConfig] = {
         width=256, blocks=6, expansion=3, latent_dim=128,
         quantizer=QuantizerConfig(n_q=12, codebook_size=1024, code_dim=8),
     ),
+    # 24 kHz general audio (music, effects, speech), the STFT family: a 320-sample window (13 ms) and
+    # hop 80, 4 frames to a code frame = 75 frames/s (a transient smears over 13 ms, not 20), 16
+    # stages x 1024 codes = 0.75 to 12 kbps in one model. The same trunk sizes and the same input
+    # shape (161 bins x 4 frames) as stft16k, so it can start from the speech model's weights.
+    "stft24k": CodecConfig(
+        name="stft24k", sample_rate=24000, arch="stft", stft_window=320, stft_hop=80, stft_stack=4,
+        width=256, blocks=6, expansion=3, latent_dim=128,
+        quantizer=QuantizerConfig(n_q=16, codebook_size=1024, code_dim=8),
+    ),
     # 24 kHz general audio: hop 320 = 75 frames/s, 0.75 kbps a stage, 32 stages = 24 kbps.
     "audio24k": CodecConfig(
         name="audio24k", sample_rate=24000, channels=32, decoder_channels=512, strides=(2, 4, 5, 8),

@@ -1,4 +1,5 @@
-"""Atomic file writes, shared by model saving, training checkpoints and user outputs (``.rcq`` files, JSON reports)."""
+"""Atomic file writes, shared by model saving, training checkpoints and user outputs (``.rcq`` files,
+JSON reports), and the safe reading of the files ``torch.save`` wrote (:func:`load_tensors`)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any, BinaryIO
 
-__all__ = ["atomic_open", "atomic_write", "atomic_torch_save", "atomic_write_text", "atomic_writer", "check_output"]
+__all__ = ["atomic_open", "atomic_write", "atomic_torch_save", "atomic_write_text", "atomic_writer", "check_output",
+           "load_tensors"]
 
 
 def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
@@ -17,6 +19,33 @@ def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
     import torch  # here, so that the command line's --help does not load torch
 
     atomic_write(path, lambda f: torch.save(obj, f))
+
+
+def load_tensors(path: str | os.PathLike, map_location: Any = "cpu", what: str = "file") -> Any:
+    """``torch.load(path, weights_only=True)``: tensors, numbers, strings and containers of them.
+
+    A file that holds anything else (Python objects, which unpickling would construct by running
+    code) raises :class:`~rotcodec.errors.FormatError` saying that rotcodec never unpickles such
+    files: torch's own message suggests ``weights_only=False``, which a codec reading files from
+    strangers must never follow. ``what`` names the file in that message ("model file"). Other
+    failures (garbage, truncation) raise as ``torch.load`` raises them.
+    """
+    import pickle
+
+    import torch  # here, so that the command line's --help does not load torch
+
+    from rotcodec.errors import FormatError
+
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError:  # the weights-only unpickler refused the file, or it is no pickle
+        try:  # names the objects of a zip-format file (the format torch.save writes)
+            objects = torch.serialization.get_unsafe_globals_in_checkpoint(path)
+        except Exception:  # noqa: BLE001 - an older format or a damaged file: no names to give
+            objects = []
+        held = f"Python objects ({', '.join(objects[:3])})" if objects else "something other than tensors and data"
+        raise FormatError(f"{path} is not a loadable {what}: it holds {held}, and rotcodec never unpickles "
+                          "such files (loading them could run any code)") from None
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:

@@ -31,6 +31,7 @@ from rotcodec.model.codec import Codec
 from rotcodec.model.loading import weights_hash
 from rotcodec.opus import OPUS_MIN_KBPS, opus_missing, opus_roundtrip
 from rotcodec.report_media import DB_RANGE, colorbar_png, data_uri, flac_bytes, spectrogram_pngs
+from rotcodec.text import counted
 
 __all__ = ["Report", "ReportTooLarge", "build_report", "DEFAULT_MAX_MB"]
 
@@ -206,7 +207,7 @@ def _summary(scores: list[Score]) -> str:
             f"<td>{_num(s.kbps_real, 2)}</td><td>{_num(s.pesq, 2)}</td>"
             f"<td>{_num(s.stoi, 3)}</td><td>{_num(s.mel, 3)}</td><td>{_num(s.si_sdr, 1)}</td><td>{s.clips}</td></tr>"
             for s in scores]
-    return f'<table class="summary">{head}{"".join(rows)}</table>'
+    return f'<div class="wide"><table class="summary">{head}{"".join(rows)}</table></div>'
 
 
 def _usage(ours: list[Score], codebook_size: int) -> str:
@@ -220,7 +221,9 @@ def _usage(ours: list[Score], codebook_size: int) -> str:
                          f"<small>ppl {p:.0f} · err {_num(r, 3)}</small></td>")
         cells += ["<td></td>"] * (n - len(s.usage))
         rows.append(f"<tr><td>{_esc(s.name)}</td>{''.join(cells)}</tr>")
-    return (f'<table class="usage">{head}{"".join(rows)}</table><p class="note">Per stage, on all clips: % of the '
+    # One column per stage: 12 stages run past a 1200 px page, so the table scrolls in its own box.
+    return (f'<div class="wide"><table class="usage">{head}{"".join(rows)}</table></div>'
+            f'<p class="note">Per stage, on all clips: % of the '
             f"{codebook_size} codes used, perplexity (ppl, the effective number of codes) and relative "
             "quantization error ||e − q||² / ||e||² (err).</p>")
 
@@ -231,7 +234,8 @@ def _page(model: Codec, model_source: str, command: str, clips: list[_Clip], sco
     meta = [
         ("model", f"{cfg.name}" + (f" ({model_source})" if model_source else "")),
         ("weights hash", weights_hash(model)),
-        ("model rate", f"{model.sample_rate} Hz, {model.frame_rate:g} frames/s, {cfg.quantizer.n_q} stages x "
+        ("model rate", f"{model.sample_rate} Hz, {model.frame_rate:g} frames/s, "
+                       f"{counted(cfg.quantizer.n_q, 'stage')} x "
                        f"{cfg.quantizer.codebook_size} codes ({model.bitrate(1) / 1000:g} kbps a stage)"),
         ("rotcodec", f"{rotcodec.__version__} (torch {torch.__version__}, Python {platform.python_version()})"),
         ("command", f"<code>{_esc(command)}</code>" if command else "–"),
@@ -256,7 +260,7 @@ def _page(model: Codec, model_source: str, command: str, clips: list[_Clip], sco
 metrics against the original: real bitrate (file bytes over duration), PESQ-WB (1 to 4.6) and STOI (0 to 1),
 higher is better; mel distance, lower is better; SI-SDR in dB, higher is better.</p>
 {body}
-<h2 id="summary">Summary over {len(clips)} clip{"s" if len(clips) != 1 else ""}</h2>
+<h2 id="summary">Summary over {counted(len(clips), "clip")}</h2>
 {_summary(scores)}
 <h2 id="usage">Codebook usage</h2>
 {_usage(ours, cfg.quantizer.codebook_size)}
@@ -283,4 +287,5 @@ nav{margin:8px 0}.note{color:#555;font-size:13px;margin:4px 0}.warn{color:#9a4a0
 .summary td,.summary th,.usage td,.usage th{border-bottom:1px solid #e4e4e8}.summary tr.opus td{color:#6d4700}
 .usage td{position:relative;min-width:84px}.usage small{display:block;color:#666;font-size:11px}
 .usage .bar{position:absolute;left:0;bottom:0;height:3px;background:#1f5fbf}.usage b{position:relative}
+.wide{overflow-x:auto;max-width:100%}
 """

@@ -59,13 +59,14 @@ import torch
 from rotcodec import api
 from rotcodec.coding.chunks import DEFAULT_CHUNK_FRAMES
 from rotcodec.coding.conditioning import GAIN_FRAMES
-from rotcodec.coding.pipeline import code_bits, model_id
+from rotcodec.coding.pipeline import code_bits, model_id, other_model_message
 from rotcodec.errors import FormatError
 from rotcodec.files import atomic_write_text
 from rotcodec.io.audio import audio_info
 from rotcodec.io.container import Header, write_rcq
 from rotcodec.model.codec import Codec
 from rotcodec.model.loading import weights_hash
+from rotcodec.text import counted
 
 __all__ = ["AUDIO_SUFFIXES", "FORMATS", "MANIFEST", "Summary", "audio_files", "detokenize_folder",
            "manifest_name", "manifests", "read_manifest", "shard_files", "token_names", "tokenize_folder"]
@@ -385,8 +386,8 @@ def tokenize_folder(in_dir: str | os.PathLike, out_dir: str | os.PathLike, model
     if capped:
         top = codec.bitrate() / 1000
         warnings.warn(f"{kbps:g} kbps is above this model's maximum for files of {_join(sorted(capped))} "
-                      f"channel(s) ({top:g} kbps a channel, all {codec.n_q} stages): capped at that", api.BitrateCapped,
-                      stacklevel=2)
+                      f"channel(s) ({top:g} kbps a channel, all {counted(codec.n_q, 'stage')}): capped at that",
+                      api.BitrateCapped, stacklevel=2)
     return Summary(coded, skipped, failed, seconds, time.monotonic() - start)
 
 
@@ -429,6 +430,7 @@ def _run(todo: list[_Job], codec: Codec, jobs: int) -> Iterator[tuple[dict, str 
 # ----- the reverse -------------------------------------------------------------------------------
 def _entry_model(entry: dict, model: api.ModelArg, cache: dict) -> Codec:
     """The model for a manifest line: ``model`` if given, else the bundled model it names."""
+    given = model is not None
     key = entry.get("model") if model is None else id(model)
     if key not in cache:
         if model is None:
@@ -441,9 +443,8 @@ def _entry_model(entry: dict, model: api.ModelArg, cache: dict) -> Codec:
         cache[key] = (codec, weights_hash(codec))
     codec, digest = cache[key]
     if entry.get("model_hash") != digest:
-        raise FormatError(f"{entry['tokens']} was made by model {entry.get('model')!r} (weights "
-                          f"{entry.get('model_hash')}), not by the model given (weights {digest}); "
-                          f"decode it with the model that made it (model=PATH)")
+        raise FormatError(other_model_message(str(entry["tokens"]), str(entry.get("model")), entry.get("model_hash"),
+                                              model_id(codec), digest, given))
     return codec
 
 

@@ -39,6 +39,7 @@ import torch
 
 from rotcodec.errors import FormatError
 from rotcodec.io.container import read_rcq, read_rcq_gains
+from rotcodec.text import counted
 
 __all__ = ["LAYOUTS", "vocab_size", "flatten", "unflatten", "load_codes", "load_gains", "MAX_NPY_BYTES"]
 
@@ -121,7 +122,7 @@ def unflatten(ids: Array, n_q: int, codebook_size: int, layout: str = "frame") -
         raise FormatError("token ids must be [..., n_q * F], got a scalar")
     n = ids.shape[-1]
     if n % n_q:
-        raise FormatError(f"{n} token ids are not a whole number of frames of {n_q} stages")
+        raise FormatError(f"{n} token ids are not a whole number of frames of {counted(n_q, 'stage')}")
     frames = n // n_q
     torch_in = isinstance(ids, torch.Tensor)
     x = ids.long() if torch_in else ids.astype(np.int64)

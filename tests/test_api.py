@@ -17,15 +17,6 @@ from rotcodec.io.audio import read_audio
 from rotcodec.io.container import FORMAT_VERSION, read_header
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models gain nothing from threads, and OpenMP threads on busy cores run 10x slower."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 def make_model(config: CodecConfig, seed: int = 0) -> Codec:
     torch.manual_seed(seed)
     model = Codec(config)
@@ -35,7 +26,7 @@ def make_model(config: CodecConfig, seed: int = 0) -> Codec:
 
 
 @pytest.fixture(scope="module")
-def tiny(one_thread) -> Codec:
+def tiny() -> Codec:
     return make_model(CodecConfig.preset("tiny"))
 
 

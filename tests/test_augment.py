@@ -13,7 +13,6 @@ from rotcodec.train.augment import augment, speed_span
 from rotcodec.train.config import AugmentConfig, load_recipe
 from rotcodec.train.data import SegmentDataset, file_weights, scan_audio
 
-pytestmark = pytest.mark.usefixtures("one_thread")
 SR = 16000
 KINDS = {"speed": {"speed": 1.0}, "eq": {"eq": 1.0}, "reverb": {"reverb": 1.0},
          "band": {"band": 1.0}, "noise": {"noise": 1.0}}

@@ -10,7 +10,6 @@ import soundfile as sf
 from rotcodec.cli import main
 from rotcodec.io.audio import read_audio
 
-pytestmark = pytest.mark.usefixtures("one_thread")
 SR = 16000
 
 

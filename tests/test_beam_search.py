@@ -12,8 +12,6 @@ from rotcodec.model.loading import load_model_file
 from rotcodec.quantize import ResidualVQ
 from rotcodec.quantize import search
 
-pytestmark = pytest.mark.usefixtures("one_thread")
-
 
 def trained_rvq(n_q=4, k=32, dim=16, seed=0) -> ResidualVQ:
     torch.manual_seed(seed)

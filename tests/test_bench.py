@@ -10,8 +10,6 @@ from rotcodec import api
 from rotcodec.bench import _ratio, bench_api, bench_encodec, bench_model, bench_train, markdown, speech_like, time_call
 from rotcodec.cli import main
 
-pytestmark = pytest.mark.usefixtures("one_thread")
-
 
 def test_speech_like_is_continuous_across_blocks():
     whole = speech_like(1.0, 8000)

@@ -8,9 +8,6 @@ from rotcodec import api
 from rotcodec.cli import main
 
 
-pytestmark = pytest.mark.usefixtures("one_thread")
-
-
 @pytest.fixture
 def work(tmp_path, monkeypatch):
     """A temp folder as cwd holding a 1 s 22.05 kHz stereo speech-like wav, and no bundled models."""
@@ -242,17 +239,8 @@ def test_help_lists_the_training_commands(capsys):
     assert code == 0 and "--data" in out and "--resume" in out
 
 
-@pytest.fixture
-def restore_threads():
-    import torch
-
-    before = torch.get_num_threads()
-    yield
-    torch.set_num_threads(before)
-
-
-def test_threads_flag_and_environment_set_torch_threads(work, capsys, model_path, monkeypatch, restore_threads):
-    import torch
+def test_threads_flag_and_environment_set_torch_threads(work, capsys, model_path, monkeypatch):
+    import torch  # conftest puts torch back to one thread after the test
 
     monkeypatch.delenv("ROTCODEC_THREADS", raising=False)
     torch.set_num_threads(1)
@@ -321,3 +309,75 @@ def test_kbps_above_the_maximum_warns_once_and_is_capped(work, capsys, model_pat
     from rotcodec.tokenize import read_manifest
 
     assert {k: v["n_q"] for k, v in read_manifest("tok").items()} == {"mono.wav": 4, "stereo.wav": 3, "stereo2.wav": 3}
+
+
+def test_a_file_from_a_model_not_given_names_it_and_says_how_to_pass_it(work, capsys, monkeypatch):
+    """`rotcodec decompress mine.rcq out.wav` with no --model: the file names its model, which no
+    one passed; the message must not claim that a model was given."""
+    import dataclasses
+
+    import torch
+
+    import rotcodec
+    from rotcodec.model.loading import weights_hash
+
+    def tiny(name: str, seed: int) -> rotcodec.Codec:
+        torch.manual_seed(seed)
+        return rotcodec.Codec(dataclasses.replace(rotcodec.CodecConfig.preset("tiny"), name=name)).eval()
+
+    bundled, mine = tiny("bundled", 0), tiny("mine", 1)
+    (work / "bundle").mkdir()
+    bundled.save(work / "bundle" / "bundled.pt")
+    (work / "bundle" / "default.txt").write_text("bundled\n")
+    monkeypatch.setattr(api, "_pretrained_dir", lambda: work / "bundle")
+    mine.save(work / "mine.pt")
+    assert run(capsys, "compress", "in.wav", "mine.rcq", "--model", "mine.pt")[0] == 0
+    made = f"this file was made by model 'mine@1' (weights {weights_hash(mine)})"
+    not_given = (f"{made}; no model was given, and the bundled model 'bundled@1' (weights {weights_hash(bundled)}) "
+                 "did not make it; pass the model that made it (model=PATH)")
+    with pytest.raises(rotcodec.FormatError) as err:
+        rotcodec.decompress((work / "mine.rcq").read_bytes())
+    assert str(err.value) == not_given
+    code, _, err = run(capsys, "decompress", "mine.rcq", "out.wav")
+    assert_one_error(code, err)
+    assert err.strip() == "rotcodec: error: " + not_given.replace("model=PATH", "--model PATH")
+    # a model really given: the message says so
+    code, _, err = run(capsys, "decompress", "mine.rcq", "out.wav", "--model", "bundle/bundled.pt")
+    assert_one_error(code, err, match=f"{made}, not by the model given ('bundled@1', weights {weights_hash(bundled)}); "
+                                      "decode it with the model that made it (--model PATH)")
+    assert run(capsys, "decompress", "mine.rcq", "out.wav", "--model", "mine.pt")[0] == 0
+
+
+def test_a_misspelled_option_shows_the_usage_of_its_command(work, capsys):
+    code, _, err = run(capsys, "compress", "in.wav", "out.rcq", "--kpbs", "3")
+    assert code == 2 and err.startswith("usage: rotcodec compress ")
+    assert err.strip().splitlines()[-1] == "rotcodec compress: error: unrecognized arguments: --kpbs 3"
+    code, _, err = run(capsys, "info", "a.rcq", "--verbose")
+    assert code == 2 and err.startswith("usage: rotcodec info ") and "--verbose" in err
+    code, _, err = run(capsys, "--bogus")  # no command: the top-level usage
+    assert code == 2 and err.startswith("usage: rotcodec [-h]") and "--bogus" in err
+    assert not (work / "out.rcq").exists()
+
+
+def test_help_names_what_soundfile_reads_and_an_mp3_codes(work, capsys, model_path):
+    for command in ("compress", "roundtrip"):
+        code, out, _ = run(capsys, command, "--help")
+        assert code == 0 and "mp3" in " ".join(out.split()) and "any format soundfile reads" in " ".join(out.split())
+    if "MP3" not in sf.available_formats():
+        pytest.skip("this libsndfile writes no MP3")
+    sf.write(work / "in.mp3", sf.read(work / "in.wav", dtype="float32")[0], 22050, format="MP3")
+    code, out, err = run(capsys, "compress", "in.mp3", "m.rcq", "--model", model_path)
+    assert code == 0 and "m.rcq" in out, err
+
+
+def test_one_stage_is_one_stage():
+    from rotcodec.text import counted
+
+    assert [counted(n, "stage") for n in (0, 1, 2, 12)] == ["0 stages", "1 stage", "2 stages", "12 stages"]
+    assert counted(1, "copy", "copies") == "1 copy" and counted(3, "copy", "copies") == "3 copies"
+
+
+def test_a_one_stage_file_says_1_stage(work, capsys, model_path):
+    # 0.8 kbps over two channels: one stage of 0.4 kbps a channel
+    code, out, err = run(capsys, "compress", "in.wav", "one.rcq", "--model", model_path, "--kbps", "0.8")
+    assert code == 0 and ", 1 stage, " in out and "stages" not in out, (out, err)

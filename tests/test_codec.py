@@ -143,7 +143,7 @@ def test_config_dict_round_trip_is_strict():
 class IdentityQuantizer(torch.nn.Module):
     """Passes the latent through; codes are a dummy single stage (parts injection)."""
 
-    def forward(self, z, n_q=None):
+    def forward(self, z, n_q=None, metrics=True):
         from rotcodec.quantize import RVQResult
 
         b, _, f = z.shape

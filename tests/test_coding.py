@@ -21,11 +21,8 @@ from rotcodec.coding import (
 from rotcodec.model.seanet import receptive_field
 
 
-pytestmark = pytest.mark.usefixtures("one_thread")
-
-
 @pytest.fixture(scope="module")
-def tiny(one_thread) -> Codec:
+def tiny() -> Codec:
     torch.manual_seed(0)
     model = Codec(CodecConfig.preset("tiny"))
     model.train()

@@ -20,8 +20,6 @@ import rotcodec
 from rotcodec.errors import FormatError
 from rotcodec.io.container import FORMAT_VERSION, MAGIC
 
-pytestmark = pytest.mark.usefixtures("one_thread")
-
 PREFIX = struct.Struct("<4sBI")
 CRC = struct.Struct("<I")
 ROOT = Path(__file__).resolve().parent.parent

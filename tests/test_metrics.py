@@ -18,9 +18,6 @@ def voiced(sample_rate: int, seconds: float = 2.0) -> torch.Tensor:
     return (0.3 * x * torch.sin(2 * math.pi * 3 * t).clamp_min(0).sqrt()).float()
 
 
-pytestmark = pytest.mark.usefixtures("one_thread")
-
-
 @pytest.fixture(scope="module")
 def signals():
     torch.manual_seed(0)

@@ -2,11 +2,13 @@
 
 The browser test drives Debian's headless Chromium over the DevTools protocol on a pipe
 (``--remote-debugging-pipe``: JSON messages ending in NUL on file descriptors 3 and 4), standard
-library only. It skips, saying why, where Chromium is absent (``apt-get install chromium``)."""
+library only. It skips, saying why, where Chromium is absent (``apt-get install chromium``), and
+fails there instead when ``ROTCODEC_REQUIRE_CHROMIUM`` is set (as CI sets it)."""
 
 from __future__ import annotations
 
 import base64
+import dataclasses
 import io
 import json
 import os
@@ -21,11 +23,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+import torch
 
+from rotcodec import Codec, CodecConfig
 from rotcodec.cli import main
 from rotcodec.report_media import png_indexed, spectrogram_pngs
-
-pytestmark = pytest.mark.usefixtures("one_thread")
 
 SR = 16000
 KBPS = "0.4,1.6"  # one and four stages of the tiny model
@@ -282,17 +284,50 @@ _CHECK_PAGE = """(async () => {
 })()"""
 
 
-def test_report_in_headless_chromium(report, tmp_path):
+# How wide the page is against the window, and the codebook-usage table against its box.
+_WIDTHS = """(() => {
+  const box = document.querySelector('table.usage').parentElement;
+  return {page: document.documentElement.scrollWidth, window: window.innerWidth,
+          table: box.scrollWidth, box: box.clientWidth};
+})()"""
+
+
+@pytest.fixture(scope="module")
+def chromium() -> str:
     exe = _chromium()
     if exe is None:
         if os.environ.get("ROTCODEC_REQUIRE_CHROMIUM"):  # set by .ci/run: CI must run this test
             pytest.fail("ROTCODEC_REQUIRE_CHROMIUM is set but no Chromium is on the PATH")
         pytest.skip("Chromium not found: apt-get install chromium (Debian) to run the browser test")
-    browser = DevTools(exe, tmp_path / "profile")
+    return exe
+
+
+@pytest.fixture(scope="module")
+def wide_report(chromium, clips, tmp_path_factory) -> Path:
+    """The report of a 16-stage model: its codebook-usage table (a column per stage, as the bundled
+    model's 12 at 1200 px) is wider than a 1280 px window."""
+    folder = tmp_path_factory.mktemp("wide")
+    config = CodecConfig.preset("tiny")
+    torch.manual_seed(0)
+    model = Codec(dataclasses.replace(config, quantizer=dataclasses.replace(config.quantizer, n_q=16)))
+    model.train()
+    model(torch.randn(4, 1, 8000) * 0.1)
+    model.eval().save(folder / "wide.pt")
+    out = folder / "wide.html"
+    assert main(["report", str(clips / "a_voice.wav"), str(out), "--model", str(folder / "wide.pt"),
+                 "--kbps", "all", "--seconds", "0.5", "-q"]) == 0
+    return out
+
+
+def test_report_in_headless_chromium(chromium, report, wide_report, tmp_path):
+    browser = DevTools(chromium, tmp_path / "profile")
     try:
         browser.open(report.resolve().as_uri(), 1280, 1400)
         state = browser.evaluate(_CHECK_PAGE)
         shot = base64.b64decode(browser.send("Page.captureScreenshot", {"format": "png"})["data"])
+        widths = browser.evaluate(_WIDTHS)
+        browser.open(wide_report.resolve().as_uri(), 1280, 1400)
+        wide = browser.evaluate(_WIDTHS)
     finally:
         browser.close()
     (tmp_path / "report.png").write_bytes(shot)
@@ -304,3 +339,6 @@ def test_report_in_headless_chromium(report, tmp_path):
     assert len(state["images"]) == 8 and min(state["images"]) > 0
     assert shot[:8] == b"\x89PNG\r\n\x1a\n" and struct.unpack(">II", shot[16:24]) == (1280, 1400)
     assert len(shot) > 20_000  # a blank page compresses to a few kB
+    # Nothing makes the page wider than the window: a table too wide scrolls in its own box.
+    assert widths["page"] <= widths["window"] == 1280, widths
+    assert wide["table"] > wide["box"] and wide["page"] <= wide["window"] == 1280, wide

@@ -26,12 +26,11 @@ from rotcodec.coding.conditioning import GAIN_FRAMES, condition
 from rotcodec.tokenize import read_manifest
 from rotcodec.tokens import load_codes, load_gains
 
-pytestmark = pytest.mark.usefixtures("one_thread")
 SAMPLES = sorted((Path(__file__).resolve().parent.parent / "samples").glob("*.wav"))
 
 
 @pytest.fixture(scope="module", params=["tiny", "tiny_stft"])
-def saved(request, tmp_path_factory, one_thread) -> tuple[Codec, str]:
+def saved(request, tmp_path_factory) -> tuple[Codec, str]:
     torch.manual_seed(0)
     model = Codec(CodecConfig.preset(request.param))
     model.train()

@@ -16,7 +16,6 @@ from rotcodec.train.config import Recipe
 from rotcodec.train.losses import CompressedStftLoss
 from rotcodec.train.steps import autocast_for, build_parts, generator_step
 
-pytestmark = pytest.mark.usefixtures("one_thread")
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 
 

@@ -9,11 +9,9 @@ import torch
 from rotcodec import Codec, CodecConfig, FormatError, StreamDecoder, StreamEncoder
 from rotcodec.coding.conditioning import GAIN_FRAMES, apply_gains, condition
 
-pytestmark = pytest.mark.usefixtures("one_thread")
-
 
 @pytest.fixture(scope="module", params=["tiny", "tiny_stft"])
-def model(request, one_thread) -> Codec:
+def model(request) -> Codec:
     torch.manual_seed(0)
     m = Codec(CodecConfig.preset(request.param))
     m.train()

@@ -14,8 +14,6 @@ from rotcodec.cli import main
 from rotcodec.tokenize import MANIFEST, read_manifest
 from rotcodec.tokens import load_codes, load_gains
 
-pytestmark = pytest.mark.usefixtures("one_thread")
-
 
 @pytest.fixture()
 def corpus(tmp_path):

@@ -1,8 +1,10 @@
 """Training: recipes, data, losses, discriminators, steps, exact resume, and DDP with gloo."""
 
+import io
 import json
 import math
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +13,7 @@ import soundfile as sf
 import torch
 import torch.multiprocessing as mp
 
+import rotcodec
 from rotcodec import Codec
 from rotcodec.model.loading import load_model_file, weights_hash
 from rotcodec.train import load_recipe, train
@@ -18,6 +21,8 @@ from rotcodec.train.config import Recipe, parse_set
 from rotcodec.train.data import SegmentDataset, StepSampler, normalize_loudness, scan_audio, split_files
 from rotcodec.train.discriminators import Discriminators
 from rotcodec.train.loop import trim_log
+from rotcodec.train.progress import (PIPE_SECONDS, TERMINAL_SECONDS, ProgressPrinter, clock, progress_line,
+                                      remaining_seconds)
 from rotcodec.train.losses import (MultiScaleMelLoss, feature_matching_loss, generator_adv_loss, negative_si_sdr,
                                    waveform_l1)
 
@@ -304,6 +309,80 @@ def test_init_from_a_model_file_or_name_through_the_cli(audio_dir, tmp_path, mod
     assert carried.config.quantizer.codebook == "simvq" and carried.config.quantizer.estimator == "ste"
     enc = [torch.nn.utils.parameters_to_vector(m.encoder.parameters()) for m in (start, carried, Codec(start.config))]
     assert (enc[1] - enc[0]).norm() < 0.2 * (enc[2] - enc[0]).norm()  # one step from the given weights
+
+
+def test_files_holding_python_objects_are_refused_without_torchs_hint(audio_dir, tmp_path):
+    """torch's refusal suggests ``weights_only=False`` ("will likely succeed"): advice that would let a
+    file run code. rotcodec says it never unpickles such files."""
+    import pathlib
+
+    from rotcodec.errors import FormatError
+
+    run = tmp_path / "run"
+    run.mkdir()
+    torch.save({"format": "rotcodec-checkpoint", "step": pathlib.PurePosixPath("x")}, run / "checkpoint.pt")
+    with pytest.raises(FormatError) as err:
+        train(load_recipe(RECIPES / "tiny_cpu.toml", FAST), [str(audio_dir)], run, resume=True, progress=False)
+    as_model = _refusal(rotcodec.load_model, str(run / "checkpoint.pt"))  # the model loader says the same
+    for message, what in ((str(err.value), "rotcodec checkpoint"), (as_model, "rotcodec model file")):
+        assert f"is not a loadable {what}" in message and "rotcodec never unpickles such files" in message
+        assert "pathlib.PurePosixPath" in message  # what it holds
+        assert "weights_only" not in message and "succeed" not in message and "can still be loaded" not in message
+
+
+def _refusal(load, *args, **kwargs) -> str:
+    from rotcodec.errors import FormatError
+
+    with pytest.raises(FormatError) as err:
+        load(*args, **kwargs)
+    return str(err.value)
+
+
+def test_progress_line_gives_mm_ss_rate_and_loss():
+    line = progress_line(250, 1000, 100.0, 300.0, 2.5, 3.1204, 0.8121)
+    assert line == ("[######..................] step 250/1000  01:40 elapsed  05:00 left  2.50 steps/s  "
+                    "loss 3.120 mel 0.812")
+    assert [clock(s) for s in (0, 59.9, 61, 7505, None, math.inf)] == ["00:00", "00:59", "01:01", "125:05",
+                                                                      "--:--", "--:--"]
+    # no step limit, no time limit: the count alone, remaining unknown
+    assert progress_line(7, 0, 30.0, None, 1.0, 2.0) == "step 7  00:30 elapsed  --:-- left  1.00 steps/s  loss 2.000"
+    # the remaining time comes from whichever limit stops the run first
+    assert remaining_seconds(250, 1000, 2.5, math.inf) == 300.0  # train.steps at the rate
+    assert remaining_seconds(250, 0, 2.5, 90.0) == 90.0  # train.max_minutes
+    assert remaining_seconds(250, 1000, 2.5, 60.0) == 60.0  # both: the time limit comes first
+    assert remaining_seconds(250, 0, 2.5, math.inf) is None
+
+
+def test_progress_writes_whole_lines_through_a_pipe_and_redraws_in_a_terminal():
+    now = [0.0]
+    pipe = io.StringIO()
+    printer = ProgressPrinter(pipe, now=lambda: now[0])
+    assert not printer.terminal and printer.interval == PIPE_SECONDS
+    printer.show("first", force=True)
+    now[0] = PIPE_SECONDS / 2
+    printer.show("too soon")
+    now[0] = PIPE_SECONDS
+    printer.show("second")
+    printer.message("step 2: valid mel 1.000")
+    printer.close()
+    assert pipe.getvalue() == "first\nsecond\nstep 2: valid mel 1.000\n"
+    tty = io.StringIO()
+    printer = ProgressPrinter(tty, terminal=True, now=lambda: now[0])
+    assert printer.interval == TERMINAL_SECONDS
+    printer.show("a longer line", force=True)
+    printer.show("short", force=True)
+    printer.message("valid")
+    printer.close()
+    assert tty.getvalue() == "\ra longer line\rshort        \nvalid\n"
+
+
+def test_training_progress_into_a_pipe_is_whole_lines(audio_dir, tmp_path, capsys):
+    train(load_recipe(RECIPES / "tiny_cpu.toml", FAST), [str(audio_dir)], tmp_path / "run")  # progress on
+    err = capsys.readouterr().err  # not a terminal
+    lines = [line for line in err.splitlines() if line.startswith("[")]
+    assert "\r" not in err and err.endswith("\n") and lines, err
+    assert " step 1/4 " in lines[0] and " step 4/4 " in lines[-1]  # the first and last steps always show
+    assert re.search(r"\] step 4/4  \d\d:\d\d elapsed  00:00 left  \d+\.\d\d steps/s  loss \d+\.\d{3} mel ", lines[-1])
 
 
 def test_steps_zero_trains_until_the_time_limit(audio_dir, tmp_path, monkeypatch):

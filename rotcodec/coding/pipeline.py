@@ -31,9 +31,10 @@ from rotcodec.errors import AudioError, FormatError
 from rotcodec.io.container import Header, read_header, read_rcq_gains, write_rcq
 from rotcodec.model.codec import MODEL_VERSION
 from rotcodec.model.loading import weights_hash
+from rotcodec.text import counted
 
 __all__ = [
-    "model_id", "code_bits", "check_header", "check_codes", "check_gains", "encode_audio",
+    "model_id", "code_bits", "other_model_message", "check_header", "check_codes", "check_gains", "encode_audio",
     "encode_to_rcq", "read_checked", "decode_rcq", "ungain_stream",
 ]
 
@@ -51,26 +52,39 @@ def code_bits(model) -> int:
     return max(1, math.ceil(math.log2(model.config.quantizer.codebook_size) - 1e-12))
 
 
-def check_header(header: Header, model, model_hash: str | None = None) -> None:
+def other_model_message(what: str, made_by: str, made_hash: str | None, used: str, used_hash: str,
+                        given: bool) -> str:
+    """Why ``what`` (``"this file"``) cannot be decoded: model ``made_by`` (weights ``made_hash``)
+    made it, not ``used`` (weights ``used_hash``). ``given``: the caller named ``used``; otherwise it
+    is the bundled model tried for want of one, and the message says no model was given. Either
+    way it says how to pass the right one, ``model=PATH`` (the CLI words it ``--model PATH``)."""
+    made = f"{what} was made by model {made_by!r} (weights {made_hash or 'unknown'})"
+    if given:
+        return (f"{made}, not by the model given ({used!r}, weights {used_hash}); "
+                "decode it with the model that made it (model=PATH)")
+    return (f"{made}; no model was given, and the bundled model {used!r} (weights {used_hash}) did not make it; "
+            "pass the model that made it (model=PATH)")
+
+
+def check_header(header: Header, model, model_hash: str | None = None, given: bool = True) -> None:
     """Raise :class:`FormatError` unless ``model`` can decode a file with ``header``.
 
     Checks the weights hash, then every field the model fixes (sample rate, bits, n_q, frame
     rate), then that ``frames`` and ``length`` agree (so a header cannot claim a length its
-    codes do not cover) and that the original rate can be resampled to.
+    codes do not cover) and that the original rate can be resampled to. ``given``: the caller
+    chose ``model`` (False: a bundled model tried because none was given), for the message.
     """
     model_hash = weights_hash(model) if model_hash is None else model_hash
     if header.model_hash != model_hash:
-        raise FormatError(
-            f"this file was made by model {header.model!r} (weights {header.model_hash or 'unknown'}), "
-            f"not by the model given ({model_id(model)!r}, weights {model_hash}); "
-            f"decode it with the model that made it (model=PATH)")
+        raise FormatError(other_model_message("this file", header.model, header.model_hash, model_id(model),
+                                              model_hash, given))
     problems = []
     if header.sample_rate != model.sample_rate:
         problems.append(f"sample rate {header.sample_rate} Hz, the model's is {model.sample_rate} Hz")
     if header.bits != code_bits(model):
         problems.append(f"{header.bits} bits per code, the model's codes take {code_bits(model)}")
     if header.n_q > model.n_q:
-        problems.append(f"{header.n_q} stages, the model has {model.n_q}")
+        problems.append(f"{counted(header.n_q, 'stage')}, the model has {model.n_q}")
     if not math.isclose(header.frame_rate, model.frame_rate, rel_tol=1e-9):
         problems.append(f"frame rate {header.frame_rate:g}, the model's is {model.frame_rate:g}")
     if problems:
@@ -187,12 +201,12 @@ def encode_to_rcq(model, blocks: Iterable[torch.Tensor], sample_rate: int, chann
     return header
 
 
-def read_checked(f: IO[bytes], model) -> tuple[Header, torch.Tensor, torch.Tensor | None]:
+def read_checked(f: IO[bytes], model, given: bool = True) -> tuple[Header, torch.Tensor, torch.Tensor | None]:
     """Read an ``.rcq`` from the seekable stream ``f``, validating the header against ``model``
-    before the payload is read. Returns ``(header, codes [C, n_q, F] int64, gains [C, B] int8 or
-    None for a file without gains)``."""
+    (``given`` as in :func:`check_header`) before the payload is read. Returns ``(header, codes
+    [C, n_q, F] int64, gains [C, B] int8 or None for a file without gains)``."""
     start = f.tell()
-    check_header(read_header(f), model)
+    check_header(read_header(f), model, given=given)
     f.seek(start)
     header, codes, gains = read_rcq_gains(f)
     check_codes(codes, model)

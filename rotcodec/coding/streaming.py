@@ -45,6 +45,7 @@ import torch
 from rotcodec.coding.conditioning import GAIN_FRAMES, ConditionStream, apply_gains
 from rotcodec.coding.pipeline import check_gains
 from rotcodec.errors import FormatError
+from rotcodec.text import counted
 
 __all__ = ["StreamDecoder", "StreamEncoder"]
 
@@ -190,7 +191,7 @@ class StreamDecoder:
             raise ValueError(f"codes [C, n_q] = {tuple(codes.shape[:2])} differ from the first push's "
                              f"{tuple(self._codes.shape[:2])}")
         if not 1 <= codes.shape[1] <= self.model.n_q:
-            raise ValueError(f"codes have {codes.shape[1]} stages, the model has {self.model.n_q}")
+            raise ValueError(f"codes have {counted(codes.shape[1], 'stage')}, the model has {self.model.n_q}")
         k = self.model.config.quantizer.codebook_size
         if codes.numel() and (int(codes.min()) < 0 or int(codes.max()) >= k):
             raise FormatError(f"code outside the codebook 0..{k - 1} "

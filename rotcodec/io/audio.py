@@ -1,7 +1,7 @@
 """Audio file input/output via soundfile, with one-line :class:`AudioError` messages.
 
 Arrays are channel-first everywhere: ``[C, T]`` float32 (C channels, T samples).
-Reading supports whatever libsndfile reads (wav/flac/ogg; 8/16/24/32-bit int and float).
+Reading supports whatever libsndfile reads (wav, flac, ogg, mp3, aiff, ...; 8/16/24/32-bit int and float).
 Writing supports ``.wav``, ``.flac`` and ``.ogg``; it never overwrites without ``force`` and
 never leaves a half-written file: data goes to a temp file in the target folder, which is
 renamed over the target (``os.replace``) only once complete, and removed on any failure.

@@ -49,7 +49,8 @@ class Codec(nn.Module):
     Args:
         config: the :class:`CodecConfig` (stored with the weights by :meth:`save`).
         encoder, quantizer, decoder: optional replacements for the parts built from ``config``
-            (e.g. tiny or identity modules); they must keep the shapes documented above.
+            (e.g. tiny or identity modules); they must keep the shapes documented above, and a
+            quantizer's forward takes ``(z, n_q, metrics)`` as :class:`ResidualVQ`'s does.
     """
 
     def __init__(self, config: CodecConfig, encoder: nn.Module | None = None,
@@ -145,15 +146,21 @@ class Codec(nn.Module):
         wav = self.decoder(self.quantizer.decode(codes))
         return wav if length is None else wav[..., :length]
 
-    def forward(self, wav: torch.Tensor, n_q: int | None = None) -> CodecOutput:
+    def forward(self, wav: torch.Tensor, n_q: int | None = None, metrics: bool = True) -> CodecOutput:
         """Training/eval forward of ``wav [B, 1, T]``; output ``wav`` has the same length ``T``.
 
         In training mode quantizer dropout draws the stages per item; in eval mode the result's
-        ``wav`` equals ``decode(encode(wav, n_q), T)``.
+        ``wav`` equals ``decode(encode(wav, n_q), T)``. ``metrics=False`` leaves the quantizer's
+        per-stage diagnostics out (steps that do not log them).
+
+        Under autocast (bf16 training) the encoder and decoder run in bf16 and the quantizer in float32
+        with autocast off (its projections, lookup, estimator and codebook updates: DESIGN's rule).
         """
         self._check_wav(wav)
         length = wav.shape[-1]
-        res = self.quantizer(self.encoder(self._pad(wav)), n_q)
+        z = self.encoder(self._pad(wav))
+        with torch.autocast(device_type=z.device.type, enabled=False):
+            res = self.quantizer(z.float(), n_q, metrics)
         out = self.decoder(res.quantized)[..., :length]
         return CodecOutput(out, res.codes, res.losses, res.metrics, res.n_active)
 

@@ -10,6 +10,7 @@ import torch
 
 from rotcodec.config import CodecConfig
 from rotcodec.errors import FormatError
+from rotcodec.files import load_tensors
 from rotcodec.model.codec import MODEL_FORMAT, MODEL_VERSION, Codec
 
 __all__ = ["load_model_file", "weights_hash"]
@@ -19,13 +20,16 @@ def load_model_file(path: str | os.PathLike, device: str | torch.device = "cpu")
     """Read a file written by :meth:`Codec.save` and return the model in eval mode on ``device``.
 
     Raises ``FileNotFoundError`` for a missing file and :class:`FormatError` for anything that is
-    not a valid rotcodec model file, including pickles carrying code (refused by ``weights_only``).
+    not a valid rotcodec model file, including files holding Python objects (refused, never unpickled:
+    :func:`~rotcodec.files.load_tensors`).
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no such model file: {path}")
     try:
-        blob = torch.load(path, map_location=device, weights_only=True)
+        blob = load_tensors(path, device, "rotcodec model file")
+    except FormatError:
+        raise
     except Exception as err:  # torch.load raises many types for garbage (KeyError, AttributeError, ...)
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise FormatError(f"{path} is not a loadable rotcodec model file ({first})") from None

@@ -38,7 +38,7 @@ from torch import nn
 from rotcodec.config import CodecConfig
 
 __all__ = ["StftEncoder", "StftDecoder", "ConvNeXtBlock", "analysis_window", "stft_frames", "istft_frames",
-           "compress", "decompress", "encoder_context_frames", "decoder_context_frames"]
+           "compress", "compress_parts", "decompress", "decompress_parts", "encoder_context_frames", "decoder_context_frames"]
 
 
 def analysis_window(size: int, device=None, dtype=torch.float32) -> torch.Tensor:
@@ -72,13 +72,29 @@ def compress(spec: torch.Tensor, power: float, floor: float = 1e-5) -> torch.Ten
 
     The magnitude is floored at ``floor`` before the power (the gradient of ``|X|^0.3`` is infinite at 0).
     """
-    mag = spec.abs().clamp_min(floor)
-    return spec * mag.pow(power - 1.0)
+    return torch.complex(*compress_parts(spec.real, spec.imag, power, floor))
+
+
+def compress_parts(re: torch.Tensor, im: torch.Tensor, power: float, floor: float = 1e-5) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`compress` of ``re + i im`` as real and imaginary parts, in real arithmetic: ``|X|^(power - 1)
+    = (re^2 + im^2)^((power - 1) / 2)`` with ``|X|^2`` floored at ``floor^2``. The same values as with
+    complex ``abs`` to float rounding, at a fraction of its cost on the CPU."""
+    scale = (re * re + im * im).clamp_min(floor * floor).pow((power - 1.0) / 2)
+    return re * scale, im * scale
 
 
 def decompress(spec: torch.Tensor, power: float) -> torch.Tensor:
     """Inverse of :func:`compress`: ``Y |Y|^(1/power - 1)`` (a smooth function at 0 for power < 1)."""
-    return spec * spec.abs().pow(1.0 / power - 1.0)
+    return torch.complex(*decompress_parts(spec.real, spec.imag, power))
+
+
+def decompress_parts(re: torch.Tensor, im: torch.Tensor, power: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`decompress` of ``re + i im`` as real and imaginary parts, in real arithmetic:
+    ``|Y|^(1/power - 1) = (re^2 + im^2)^((1/power - 1) / 2)``. The same values as complex ``abs``
+    to float rounding, and about twice as fast forward and backward on the CPU (complex ``abs``
+    and its ``sgn`` backward were the decoder's slowest element-wise steps)."""
+    scale = (re * re + im * im).pow((1.0 / power - 1.0) / 2)
+    return re * scale, im * scale
 
 
 class ConvNeXtBlock(nn.Module):
@@ -134,8 +150,8 @@ class StftEncoder(nn.Module):
 
     def forward(self, wav: torch.Tensor) -> torch.Tensor:
         c = self.config
-        spec = compress(stft_frames(wav[:, 0].float(), c.stft_window, c.stft_hop), c.compress)  # [B, K, N]
-        feats = torch.cat([spec.real, spec.imag], dim=1).to(wav.dtype)  # [B, 2K, N]
+        spec = stft_frames(wav[:, 0].float(), c.stft_window, c.stft_hop)  # [B, K, N]
+        feats = torch.cat(compress_parts(spec.real, spec.imag, c.compress), dim=1).to(wav.dtype)  # [B, 2K, N]
         # Stack S consecutive frames into one code frame: [B, 2K, F*S] -> [B, 2K*S, F].
         feats = rearrange(feats, "b c (f s) -> b (c s) f", s=c.stft_stack)
         return self.trunk(feats)
@@ -155,7 +171,7 @@ class StftDecoder(nn.Module):
         y = rearrange(y, "b (c s) f -> b c (f s)", s=c.stft_stack)  # unstack: [B, 2K, F*S]
         with torch.autocast(device_type=y.device.type, enabled=False):
             y = y.float()
-            spec = decompress(torch.complex(y[:, : _bins(c)], y[:, _bins(c):]), c.compress)
+            spec = torch.complex(*decompress_parts(y[:, : _bins(c)], y[:, _bins(c):], c.compress))
             wav = istft_frames(spec, c.stft_window, c.stft_hop)
         return wav[:, None]
 

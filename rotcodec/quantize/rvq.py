@@ -34,7 +34,7 @@ class RVQResult(NamedTuple):
     quantized: ``[B, D, F]`` sum of the active stages' outputs.
     codes: ``[B, n_q, F]`` int64 (every stage is coded; inactive ones are just not used).
     losses: ``vq/commit`` and ``vq/codebook``, summed over stages (each averaged over its active items).
-    metrics: ``vq/<name>/<stage>`` for each stage metric of :class:`VQResult`, plus ``vq/n_q`` (mean
+    metrics: ``vq/<name>/<stage>`` for each stage metric of :class:`VQResult` (when asked for), plus ``vq/n_q`` (mean
         number of active stages).
     n_active: ``[B]`` int64, the number of stages used for each item.
     """
@@ -74,21 +74,22 @@ class ResidualVQ(nn.Module):
             n = torch.where(drop, torch.randint(1, n_q + 1, (b,), device=device), n)
         return n
 
-    def forward(self, z: torch.Tensor, n_q: int | None = None) -> RVQResult:
-        """Quantise ``z [B, dim, F]`` with up to ``n_q`` stages (all when None)."""
+    def forward(self, z: torch.Tensor, n_q: int | None = None, metrics: bool = True) -> RVQResult:
+        """Quantise ``z [B, dim, F]`` with up to ``n_q`` stages (all when None); ``metrics=False``
+        leaves the per-stage diagnostics out (``vq/n_q`` stays)."""
         n_q = self._check_n_q(n_q)
         b = z.shape[0]
         n_active = self._draw_n_active(b, n_q, z.device)
         quantized = torch.zeros_like(z)
         residual = z
-        codes, losses, metrics = [], {}, {}
+        codes, losses, stats = [], {}, {}
         for i, layer in enumerate(self.layers[:n_q]):
             active = n_active > i
             if self.config.residual_route == "detached":
                 stage_in = residual.detach() + (z - z.detach())
             else:
                 stage_in = residual
-            res = layer(stage_in, active)
+            res = layer(stage_in, active, metrics)  # an empty dict of metrics without them
             out = res.quantized
             quantized = quantized + out * active[:, None, None].to(out.dtype)
             residual = residual - out
@@ -96,9 +97,9 @@ class ResidualVQ(nn.Module):
             for name, value in res.losses.items():
                 losses[name] = losses.get(name, 0.0) + value
             for name, value in res.metrics.items():
-                metrics[f"vq/{name}/{i}"] = value
-        metrics["vq/n_q"] = n_active.float().mean()
-        return RVQResult(quantized, torch.stack(codes, dim=1), losses, metrics, n_active)
+                stats[f"vq/{name}/{i}"] = value
+        stats["vq/n_q"] = n_active.float().mean()
+        return RVQResult(quantized, torch.stack(codes, dim=1), losses, stats, n_active)
 
     @torch.no_grad()
     def encode(self, z: torch.Tensor, n_q: int | None = None, beam: int | None = None) -> torch.Tensor:

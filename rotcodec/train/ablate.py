@@ -23,6 +23,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from rotcodec.text import counted
+
 __all__ = ["CARE", "DEFAULT_ARMS", "Run", "parse_arms", "plan", "finished", "summarize", "markdown_summary", "paired",
            "markdown_paired", "ablate"]
 
@@ -222,8 +224,8 @@ def _pm(entry: dict, name: str, fmt: str) -> str:
 
 def markdown_summary(summary: list[dict], mid_stages: int, top_stages: int) -> str:
     """One row per arm: mean ± std over seeds."""
-    head = (f"| estimator | codebook care | seeds | val mel ↓ | PESQ-WB {top_stages} stages ↑ | "
-            f"PESQ-WB {mid_stages} stages ↑ | SI-SDR dB ↑ | codes used % (per stage) | perplexity | "
+    head = (f"| estimator | codebook care | seeds | val mel ↓ | PESQ-WB {counted(top_stages, 'stage')} ↑ | "
+            f"PESQ-WB {counted(mid_stages, 'stage')} ↑ | SI-SDR dB ↑ | codes used % (per stage) | perplexity | "
             f"qerr ‖e−q‖² | qerr / ‖e‖² (per stage) |")
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for e in summary:

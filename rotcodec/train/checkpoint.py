@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import os
-import pickle
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from rotcodec.errors import FormatError
-from rotcodec.files import atomic_torch_save
+from rotcodec.files import atomic_torch_save, load_tensors
 from rotcodec.train.config import Recipe
 from rotcodec.train.steps import Parts
 
@@ -51,11 +50,14 @@ def save_checkpoint(path: str | os.PathLike, parts: Parts, state: TrainState, re
 
 
 def read_checkpoint(path: str | os.PathLike) -> dict:
-    """Load a checkpoint dict with ``weights_only=True``; :class:`FormatError` if it is not one."""
+    """Load a checkpoint dict with ``weights_only=True`` (:func:`~rotcodec.files.load_tensors`: a file
+    holding Python objects is refused); :class:`FormatError` if it is not one."""
     path = Path(path)
     try:
-        blob = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError) as err:
+        blob = load_tensors(path, "cpu", "rotcodec checkpoint")
+    except FormatError:
+        raise
+    except (RuntimeError, EOFError, ValueError) as err:
         raise FormatError(f"{path} is not a loadable rotcodec checkpoint ({str(err).splitlines()[0]})") from None
     if not isinstance(blob, dict) or blob.get("format") != CHECKPOINT_FORMAT:
         raise FormatError(f"{path} is not a rotcodec training checkpoint")

@@ -72,6 +72,9 @@ class OptimConfig:
     lr_decay: float = 0.999996  # per-step exponential decay after warm-up (DAC uses 0.999996)
     grad_clip: float = 1e3
     d_lr: float = 3e-4
+    # AdamW's fused kernel (one pass over all parameters on CPU and CUDA): the same update as the
+    # per-tensor loop to float rounding, 7x faster on 2 CPU cores (docs/step_profile.json).
+    fused: bool = True
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,6 @@ import json
 import logging
 import math
 import os
-import sys
 import time
 from pathlib import Path
 from typing import NamedTuple
@@ -29,10 +28,12 @@ from torch.utils.data import DataLoader
 from rotcodec.coding.conditioning import GAIN_FRAMES
 from rotcodec.files import atomic_write_text
 from rotcodec.model.codec import Codec
+from rotcodec.model.growth import GROWABLE_FIELDS, grow_state
 from rotcodec.quantize.surgery import carry_state, unbridgeable
 from rotcodec.train.checkpoint import TrainState, load_checkpoint, save_checkpoint
 from rotcodec.train.config import Recipe
 from rotcodec.train.data import SegmentDataset, StepSampler, ValidSet, file_weights, scan_audio, split_files
+from rotcodec.train.progress import ProgressPrinter, progress_line, remaining_seconds
 from rotcodec.train.steps import Parts, autocast_for, build_parts, cooldown_factor, discriminator_step, generator_step
 from rotcodec.train.validate import validate, write_examples
 
@@ -114,22 +115,6 @@ def config_diff(a, b) -> list[str]:
     return out
 
 
-def _progress(step: int, total: int, logs: dict, rate: float, minutes: float = 0.0, limit: float = 0.0) -> None:
-    """One status line: a bar over ``total`` steps when there is one (``train.steps`` > 0), over the
-    time limit when that is what stops the run, else only the counts."""
-    width = 24
-    if total:
-        frac, where = step / total, f"{step}/{total}"
-    elif limit:
-        frac, where = minutes / limit, f"step {step}, {minutes:.0f}/{limit:g} min"
-    else:
-        frac, where = None, f"step {step}"
-    bar = "" if frac is None else f"[{'#' * int(width * min(frac, 1))}{'.' * (width - int(width * min(frac, 1)))}] "
-    sys.stderr.write(f"\r{bar}{where} mel {logs.get('mel', float('nan')):.3f} "
-                     f"total {logs.get('total', float('nan')):.3f} {rate:.2f} it/s ")
-    sys.stderr.flush()
-
-
 def _check_run_folder(out: Path, resume: bool) -> Path:
     ckpt = out / "checkpoint.pt"
     if not resume and ckpt.exists():
@@ -141,25 +126,36 @@ def _check_run_folder(out: Path, resume: bool) -> Path:
 
 def _init_codec(init: "str | Codec", recipe: Recipe) -> Codec:
     """The model to start from, checked against the recipe's model (every field but the name) and
-    renamed to it. Quantizer settings that change how it learns, not what it computes (estimator,
-    dropout, codebook learning, ...), may differ: the weights are carried over by quantizer surgery
-    (:mod:`rotcodec.quantize.surgery`). ValueError naming any other field that differs."""
+    renamed to it. Two kinds of difference are carried over with the same function at step 0:
+    quantizer settings that change how it learns, not what it computes (estimator, dropout,
+    codebook learning, ...: :mod:`rotcodec.quantize.surgery`), and more ConvNeXt blocks
+    (identity blocks appended: :mod:`rotcodec.model.growth`). ValueError naming any other field
+    that differs."""
     from rotcodec.model.loading import load_model_file
 
     codec = init if isinstance(init, Codec) else load_model_file(init)
     differ = config_diff(codec.config, recipe.model)
-    bad = unbridgeable(differ)
+    grown = [f for f in differ if f in GROWABLE_FIELDS]
+    surgery = [f for f in differ if f not in grown]
+    bad = unbridgeable(surgery)
     if bad:
         label = codec.config.name if isinstance(init, Codec) else init
         raise ValueError(f"--init {label}: its model differs from the recipe's in {', '.join(bad)}; "
                          f"use the recipe it was trained with (or --set those fields to its values)")
     if differ:
-        log.info("--init: quantizer surgery for %s", ", ".join(
-            f"{f} {getattr(codec.config.quantizer, f.split('.', 1)[1])!r} -> "
-            f"{getattr(recipe.model.quantizer, f.split('.', 1)[1])!r}" for f in differ))
-        state = carry_state(codec.state_dict(), codec.config.quantizer, recipe.model.quantizer)
-        codec = Codec(recipe.model).to(next(codec.parameters()).device)
-        codec.load_state_dict(state)
+        state = codec.state_dict()
+        if surgery:
+            log.info("--init: quantizer surgery for %s", ", ".join(
+                f"{f} {getattr(codec.config.quantizer, f.split('.', 1)[1])!r} -> "
+                f"{getattr(recipe.model.quantizer, f.split('.', 1)[1])!r}" for f in surgery))
+            state = carry_state(state, codec.config.quantizer, recipe.model.quantizer)
+        new = Codec(recipe.model).to(next(codec.parameters()).device)
+        if grown:
+            log.info("--init: grown by identity blocks: %s", ", ".join(
+                f"{f} {getattr(codec.config, f)} -> {getattr(recipe.model, f)}" for f in grown))
+            state = grow_state(state, codec.config, recipe.model, new.state_dict())
+        new.load_state_dict(state)
+        codec = new
     codec.config = recipe.model  # the same model under the run's name
     return codec.train()
 
@@ -192,15 +188,15 @@ def _batches(dataset: SegmentDataset, recipe: Recipe, step: int, rank: int, worl
 
 
 def _validate(parts: Parts, valid_set: ValidSet, out: Path, step: int, recipe: Recipe, jlog: JsonlLog,
-              progress: bool) -> None:
+              printer: ProgressPrinter | None) -> None:
     parts.codec.eval()
     metrics = validate(parts.codec, valid_set)
     write_examples(parts.codec, valid_set, out / "samples" / f"step_{step}", recipe.train.examples)
     parts.codec.train()
     jlog.write({"step": step, "split": "valid", **metrics})
-    if progress:
-        sys.stderr.write(f"\nstep {step}: valid mel {metrics['mel']:.3f} "
-                         f"pesq {metrics.get('pesq', float('nan')):.2f} si-sdr {metrics['si_sdr']:.2f}\n")
+    if printer is not None:
+        printer.message(f"step {step}: valid mel {metrics['mel']:.3f} "
+                        f"pesq {metrics.get('pesq', float('nan')):.2f} si-sdr {metrics['si_sdr']:.2f}")
 
 
 def train(recipe: Recipe, data: list[str], out: str | os.PathLike, resume: bool = False,
@@ -239,12 +235,13 @@ def train(recipe: Recipe, data: list[str], out: str | os.PathLike, resume: bool 
 
     jlog = JsonlLog(out / "log.jsonl" if rank == 0 else None)
     if rank == 0:
-        log.info("training %s: %d train files, %d validation clips, %s x %d, world %d",
+        log.info("training %s: %d train files, %d validation clips, on %s, batch %d, world %d",
                  recipe.model.name, len(dataset.files), len(valid_set), device, recipe.data.batch_size, world)
     amp = autocast_for(recipe, device)
     seconds_left = _time_left(recipe, device)
     left, cooling = seconds_left(), False
     t0, steps_timed = time.time(), 0
+    printer = ProgressPrinter() if progress and rank == 0 else None  # time-based, unlike the log
     parts.model.train()
     steps = recipe.train.steps  # 0: until train.max_minutes (or Ctrl-C: the last checkpoint is intact)
     while not steps or state.step < steps:
@@ -254,7 +251,8 @@ def train(recipe: Recipe, data: list[str], out: str | os.PathLike, resume: bool 
             _save_stable(out, parts, state, recipe, rank, world)
             jlog.write({"step": state.step, "split": "cooldown", "minutes": recipe.train.cooldown_minutes})
         real = next(batches).to(device, non_blocking=True)
-        logs, fake = generator_step(parts, recipe, real, state.step, amp, lr_scale)
+        logged = (state.step + 1) % recipe.train.log_every == 0 or state.step == 0  # as the log below
+        logs, fake = generator_step(parts, recipe, real, state.step, amp, lr_scale, metrics=logged)
         if logs is not None and recipe.loss.adversarial and state.step >= recipe.loss.adversarial_start:
             d_logs = discriminator_step(parts, recipe, real, fake, amp, lr_scale)
             logs = None if d_logs is None else {**logs, **d_logs}
@@ -272,12 +270,15 @@ def train(recipe: Recipe, data: list[str], out: str | os.PathLike, resume: bool 
             rate = steps_timed / max(time.time() - t0, 1e-9)
             extra = {"gpu_mem_gb": torch.cuda.max_memory_allocated(device) / 2**30} if device.type == "cuda" else {}
             jlog.write({"step": state.step, "split": "train", "steps_per_s": rate, **extra, **logs})
-            if progress:
-                _progress(state.step, steps, logs, rate, (time.time() - t0) / 60, recipe.train.max_minutes)
         left = seconds_left()
         last = state.step == steps or left <= 0
+        if printer is not None and (printer.due() or last or state.step == 1):
+            elapsed = time.time() - t0
+            rate = steps_timed / max(elapsed, 1e-9)
+            printer.show(progress_line(state.step, steps, elapsed, remaining_seconds(state.step, steps, rate, left),
+                                       rate, logs.get("total", math.nan), logs.get("mel")), force=True)
         if rank == 0 and (state.step % recipe.train.valid_every == 0 or last) and len(valid_set):
-            _validate(parts, valid_set, out, state.step, recipe, jlog, progress)
+            _validate(parts, valid_set, out, state.step, recipe, jlog, printer)
         if rank == 0 and (state.step % recipe.train.checkpoint_every == 0 or last):
             save_checkpoint(ckpt, parts, state, recipe)
             parts.codec.save(out / "model.pt")
@@ -285,8 +286,8 @@ def train(recipe: Recipe, data: list[str], out: str | os.PathLike, resume: bool 
             dist.barrier()
         if last:
             break
-    if progress and rank == 0:
-        sys.stderr.write("\n")
+    if printer is not None:
+        printer.close()
     return TrainResult(state, parts.codec)
 
 

@@ -81,8 +81,8 @@ def build_parts(recipe: Recipe, device: torch.device, codec: Codec | None = None
     codec = (codec or Codec(recipe.model)).to(device)
     disc = Discriminators(recipe.model.sample_rate, recipe.loss.disc_width).to(device)
     o = recipe.optim
-    opt_g = torch.optim.AdamW(codec.parameters(), lr=o.lr, betas=o.betas, weight_decay=o.weight_decay)
-    opt_d = torch.optim.AdamW(disc.parameters(), lr=o.d_lr, betas=o.betas, weight_decay=o.weight_decay)
+    opt_g = torch.optim.AdamW(codec.parameters(), lr=o.lr, betas=o.betas, weight_decay=o.weight_decay, fused=o.fused)
+    opt_d = torch.optim.AdamW(disc.parameters(), lr=o.d_lr, betas=o.betas, weight_decay=o.weight_decay, fused=o.fused)
     sched_g = torch.optim.lr_scheduler.LambdaLR(opt_g, lr_factor(recipe))
     sched_d = torch.optim.lr_scheduler.LambdaLR(opt_d, lr_factor(recipe))
     mel = MultiScaleMelLoss(recipe.model.sample_rate).to(device)
@@ -125,22 +125,23 @@ def discriminator_step(parts: Parts, recipe: Recipe, real: torch.Tensor, fake: t
     if not _all_finite(loss):
         return None
     loss.backward()
-    norm = torch.nn.utils.clip_grad_norm_(parts.disc_raw.parameters(), recipe.optim.grad_clip)
+    norm = torch.nn.utils.clip_grad_norm_(parts.disc_raw.parameters(), recipe.optim.grad_clip, foreach=True)
     _step_scaled(parts.opt_d, parts.sched_d, lr_scale)
     return {"disc": loss.item(), "grad_norm_d": float(norm)}
 
 
 def generator_step(parts: Parts, recipe: Recipe, real: torch.Tensor, step: int, amp,
-                   lr_scale: float = 1.0) -> tuple[dict[str, float] | None, torch.Tensor]:
+                   lr_scale: float = 1.0, metrics: bool = True) -> tuple[dict[str, float] | None, torch.Tensor]:
     """One codec update on ``real [B, 1, T]``, at ``lr_scale`` times the scheduled learning rate.
 
     Returns ``(logs, decoded)``: named losses (``mel``, ``stft``, ``wave``, ``sisdr``, ``adv``, ``feat``, ``vq/commit``,
-    ``vq/codebook``), their weighted ``total``, and the quantizer metrics, or ``None`` when the loss
-    was not finite (the step is skipped, nothing is updated).
+    ``vq/codebook``), their weighted ``total``, and the quantizer metrics (per stage only with
+    ``metrics``: a step that is not logged skips them), or ``None`` when the loss was not finite
+    (the step is skipped, nothing is updated).
     """
     adversarial = adversarial_on(recipe, step)
     with amp:
-        out = parts.model(real)
+        out = parts.model(real, metrics=metrics)
         fake = out.wav
         losses = {"mel": parts.mel(fake, real), "stft": parts.stft(fake, real), "wave": waveform_l1(fake.float(), real.float()),
                   "sisdr": negative_si_sdr(fake, real)}
@@ -156,7 +157,7 @@ def generator_step(parts: Parts, recipe: Recipe, real: torch.Tensor, step: int, 
     if not _all_finite(total):
         return None, fake
     total.backward()
-    norm = torch.nn.utils.clip_grad_norm_(parts.codec.parameters(), recipe.optim.grad_clip)
+    norm = torch.nn.utils.clip_grad_norm_(parts.codec.parameters(), recipe.optim.grad_clip, foreach=True)
     lr = _step_scaled(parts.opt_g, parts.sched_g, lr_scale)
     logs = {k: float(v.detach()) for k, v in losses.items()}
     logs.update({k: float(v) for k, v in out.metrics.items()})
