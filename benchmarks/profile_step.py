@@ -22,6 +22,7 @@ import argparse
 import inspect
 import json
 import os
+import shlex
 import statistics
 import time
 from pathlib import Path
@@ -160,9 +161,9 @@ def main() -> None:
         "phases_ms": {k: round(v / args.steps * 1000, 1) for k, v in ph.t.items()},
         "batch_prep_ms_one_core": round(batch_ms, 1),
         "top_ops": ops,
-        "command": "python benchmarks/profile_step.py " + " ".join(
-            [f"--threads {args.threads}", f"--steps {args.steps}"] + [f"--set {s}" for s in args.sets]
-            + ([f"--label {args.label}"] if args.label else [])),
+        "command": "python benchmarks/profile_step.py " + shlex.join(
+            ["--threads", str(args.threads), "--steps", str(args.steps)] + [x for s in args.sets for x in ("--set", s)]
+            + (["--label", args.label] if args.label else [])),
     }
     print(json.dumps({k: v for k, v in row.items() if k != "top_ops"}, indent=1))
     for o in ops[:15]:

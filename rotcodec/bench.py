@@ -31,6 +31,8 @@ from typing import Callable
 import numpy as np
 import torch
 
+from rotcodec.bitrate import nominal_kbps, stages_for_kbps
+
 __all__ = ["speech_like", "time_call", "bench_api", "bench_model", "bench_encodec", "bench_long",
            "bench_train", "machine", "markdown"]
 
@@ -66,7 +68,8 @@ def time_call(fn: Callable[[], object], device: torch.device, repeats: int = 3) 
     return statistics.median(times)
 
 
-def bench_api(model, seconds: float, kbps_list: list[float | None], repeats: int) -> list[dict]:
+def bench_api(model, seconds: float, kbps_list: list[float | None], repeats: int,
+              beam: int | None = None) -> list[dict]:
     """compress + decompress of one mono clip through the public API, per bitrate (CPU tensors in/out)."""
     import rotcodec
 
@@ -75,10 +78,10 @@ def bench_api(model, seconds: float, kbps_list: list[float | None], repeats: int
     device = next(model.parameters()).device
     rows = []
     for kbps in kbps_list:
-        data = rotcodec.compress(wav, sr, model, kbps=kbps)
-        enc = time_call(lambda: rotcodec.compress(wav, sr, model, kbps=kbps), device, repeats)
+        data = rotcodec.compress(wav, sr, model, kbps=kbps, beam=beam)
+        enc = time_call(lambda: rotcodec.compress(wav, sr, model, kbps=kbps, beam=beam), device, repeats)
         dec = time_call(lambda: rotcodec.decompress(data, model), device, repeats)
-        rows.append({"kbps": model.bitrate(model.n_q_for_kbps(kbps)) / 1000, "seconds": seconds,
+        rows.append({"kbps": nominal_kbps(model, stages_for_kbps(model, kbps, 1)), "seconds": seconds,
                      "encode_s": enc, "decode_s": dec, "encode_x": seconds / enc, "decode_x": seconds / dec,
                      "roundtrip_x": seconds / (enc + dec)})
     return rows
@@ -95,7 +98,8 @@ def _autocast(precision: str, device: torch.device):
 
 
 @torch.inference_mode()
-def bench_model(model, seconds: float, batches: list[int], kbps_list: list[float | None], repeats: int) -> list[dict]:
+def bench_model(model, seconds: float, batches: list[int], kbps_list: list[float | None], repeats: int,
+                beam: int | None = None) -> list[dict]:
     """``Codec.encode`` / ``Codec.decode`` throughput per batch size, bitrate and precision."""
     device = next(model.parameters()).device
     sr = model.sample_rate
@@ -105,10 +109,10 @@ def bench_model(model, seconds: float, batches: list[int], kbps_list: list[float
         for batch in batches:
             x = clip.expand(batch, 1, -1).contiguous().to(device)
             for kbps in kbps_list:
-                n_q = model.n_q_for_kbps(kbps)
+                n_q = stages_for_kbps(model, kbps, 1)  # each item of the batch is one mono clip
                 with _autocast(precision, device):
-                    codes = model.encode(x, n_q)
-                    enc = time_call(lambda: model.encode(x, n_q), device, repeats)
+                    codes = model.encode(x, n_q, beam=beam)
+                    enc = time_call(lambda: model.encode(x, n_q, beam=beam), device, repeats)
                     dec = time_call(lambda: model.decode(codes), device, repeats)
                 audio = batch * seconds
                 rows.append({"codec": "rotcodec", "precision": precision, "batch": batch,
@@ -161,10 +165,10 @@ _PHASE = """
 import json, resource, sys, time
 import rotcodec
 phase, model, src, dst, beam = sys.argv[1:6]
-codec = rotcodec.load_model(model or None).set_beam(int(beam))
+codec = rotcodec.load_model(model or None)
 t0 = time.perf_counter()
 if phase == "compress":
-    rotcodec.compress_file(src, dst, codec, force=True)
+    rotcodec.compress_file(src, dst, codec, force=True, beam=int(beam))
 else:
     rotcodec.decompress_file(src, dst, codec, force=True)
 seconds = time.perf_counter() - t0
@@ -297,15 +301,17 @@ def markdown(report: dict) -> str:
 def run_bench(model, model_arg: str | None, device: torch.device, seconds: float = 10.0,
               batches: list[int] | None = None, kbps_list: list[float | None] | None = None,
               repeats: int = 3, encodec: bool = True, long_minutes: float = 0.0,
-              train_recipes: list[str] | None = None, train_steps: int = 10, log=print) -> dict:
-    """Run the selected benchmarks and return the report (see the module docstring)."""
+              train_recipes: list[str] | None = None, train_steps: int = 10, log=print,
+              beam: int | None = None) -> dict:
+    """Run the selected benchmarks and return the report (see the module docstring); ``beam``: the
+    encoder's search timed (None: the model's setting)."""
     batches = batches or ([1, 16, 64] if device.type == "cuda" else [1, 16])
     kbps_list = kbps_list or [1.5, 3.0, 6.0]
     report: dict = {"machine": machine(device), "seconds": seconds, "model_name": model.config.name,
-                    "beam": model.config.quantizer.beam}
+                    "beam": model.config.quantizer.beam if beam is None else beam}
     log(f"bench: {model.config.name} on {device}, {torch.get_num_threads()} threads")
-    report["api"] = bench_api(model, seconds, kbps_list, repeats)
-    report["model"] = bench_model(model, seconds, batches, kbps_list, repeats)
+    report["api"] = bench_api(model, seconds, kbps_list, repeats, report["beam"])
+    report["model"] = bench_model(model, seconds, batches, kbps_list, repeats, report["beam"])
     report["encodec"] = bench_encodec(seconds, batches, device, repeats) if encodec else "skipped (--no-encodec)"
     report["ratio"] = _ratio(report["model"], report["encodec"])
     if long_minutes > 0:

@@ -2,15 +2,22 @@
 
 ::
 
-    rotcodec compress IN OUT.rcq [--kbps K] [--model M] [--device D] [--force] [--no-condition]
+    rotcodec compress IN OUT.rcq [--kbps K] [--beam N] [--model M] [--device D] [--force] [--no-condition]
     rotcodec decompress IN.rcq OUT.wav [--model M] [--device D] [--force]
     rotcodec info FILE.rcq
-    rotcodec roundtrip IN OUT.wav [--kbps K] [--model M] [--device D] [--force]
-    rotcodec eval --data DIR [--kbps 1.5,3,6] [--model M] [--limit N] [--json OUT]
+    rotcodec roundtrip IN OUT.wav [--kbps K] [--beam N] [--model M] [--device D] [--force]
+    rotcodec eval --data DIR [--kbps 1.5,3,6] [--model M] [--limit N] [--json OUT] [--plot DIR] [--conditions]
+    rotcodec bench [--seconds S] [--batch 1,16] [--kbps 1.5,3,6] [--long-minutes M] [--train RECIPES] [--json OUT]
+    rotcodec report IN OUT.html [--kbps 1.5,3,6] [--opus] [--clips N] [--seconds S]
     rotcodec tokenize IN_DIR OUT_DIR [--kbps K] [--model M] [--jobs N] [--format rcq|npy] [--exact] [--no-condition]
                       [--shard I/N]
     rotcodec detokenize TOKENS_DIR OUT_DIR [--model M] [--ext wav|flac|ogg]
+    rotcodec models
+    rotcodec train RECIPE --data DIR --out RUN [--init MODEL] [--resume] [--set key=value]
+    rotcodec ablate RECIPE --data DIR --out RUN
 
+``--kbps`` is always the whole file's bitrate, all channels together (:mod:`rotcodec.bitrate`);
+``--beam`` is the encoder's search for this run (the model file keeps its own default).
 ``compress IN -`` writes the ``.rcq`` to standard output, ``decompress - OUT`` reads it from
 standard input.
 
@@ -36,6 +43,7 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from rotcodec.bitrate import BitrateCapped
 from rotcodec.files import atomic_writer, check_output
 from rotcodec.text import counted
 
@@ -87,28 +95,38 @@ def _describe(path: Path, header: Header) -> str:
 
 
 def _load(args, device) -> "Codec":
-    """The model named by ``--model``, encoding with ``--beam`` paths when given."""
+    """The model named by ``--model``, on ``device``; ``--beam`` checked (it goes to each encoding call)."""
     from rotcodec import api
 
-    if args.beam is not None and args.beam < 1:
+    if getattr(args, "beam", None) is not None and args.beam < 1:
         raise CLIError(f"--beam must be >= 1, got {args.beam}")
-    model = api.load_model(args.model, device)
-    return model if args.beam is None else model.set_beam(args.beam)
+    return api.load_model(args.model, device)
 
 
 def cmd_compress(args) -> int:
+    """``compress IN OUT``; ``compress IN -`` writes the .rcq bytes to stdout in one write at the
+    end, and the summary to stderr."""
     from rotcodec import api
     from rotcodec.io.audio import audio_info
 
-    if args.output == "-":
-        return _compress_to_stdout(args)
+    to_stdout = args.output == "-"
+    if to_stdout and sys.stdout.isatty():
+        raise CLIError("refusing to write binary .rcq data to a terminal; redirect or pipe standard output")
     device = _device(args.device)
-    check_output(Path(args.output), args.force)
+    if not to_stdout:
+        check_output(Path(args.output), args.force)
     audio_info(args.input)  # a missing or unreadable input is reported before any model error
     model = _load(args, device)
-    header = api.compress_file(args.input, args.output, model, kbps=args.kbps, force=args.force,
-                               progress=_progress(args), condition=not args.no_condition)
-    _say(args, _describe(Path(args.output), header))
+    header = api.compress_file(args.input, sys.stdout.buffer if to_stdout else args.output, model, kbps=args.kbps,
+                               force=args.force, progress=_progress(args), condition=not args.no_condition,
+                               beam=args.beam)
+    if not to_stdout:
+        _say(args, _describe(Path(args.output), header))
+        return 0
+    sys.stdout.buffer.flush()
+    if not args.quiet:
+        print(f"-: {header.length / header.original_sample_rate:.2f} s, {header.channels} ch, "
+              f"{counted(header.n_q, 'stage')}", file=sys.stderr)
     return 0
 
 
@@ -123,22 +141,14 @@ def cmd_decompress(args) -> int:
     return 0
 
 
-def _compress_to_stdout(args) -> int:
-    """``compress IN -``: the .rcq bytes go to stdout in one write at the end; the summary to stderr."""
-    from rotcodec import api
-    from rotcodec.io.audio import audio_info
+def cmd_models(args) -> int:
+    from rotcodec.models import list_models
 
-    if sys.stdout.isatty():
-        raise CLIError("refusing to write binary .rcq data to a terminal; redirect or pipe standard output")
-    device = _device(args.device)
-    audio_info(args.input)
-    model = _load(args, device)
-    header = api.compress_file(args.input, sys.stdout.buffer, model, kbps=args.kbps, progress=_progress(args),
-                               condition=not args.no_condition)
-    sys.stdout.buffer.flush()
-    if not args.quiet:
-        print(f"-: {header.length / header.original_sample_rate:.2f} s, {header.channels} ch, "
-              f"{counted(header.n_q, 'stage')}", file=sys.stderr)
+    infos = list_models()
+    if not infos:
+        print("no bundled models (rotcodec/pretrained/ holds no NAME.pt)")
+    for info in infos:
+        print(info.line())
     return 0
 
 
@@ -155,7 +165,7 @@ def cmd_tokenize(args) -> int:
     try:
         summary = tokenize_folder(args.input, args.output, model, kbps=args.kbps, fmt=args.format,
                                   jobs=args.jobs, exact=args.exact, force=args.force, progress=bar,
-                                  condition=not args.no_condition, shard=shard)
+                                  condition=not args.no_condition, shard=shard, beam=args.beam)
     finally:
         if bar is not None:
             bar.close()
@@ -195,7 +205,7 @@ def cmd_detokenize(args) -> int:
 
 
 def cmd_info(args) -> int:
-    from rotcodec.io.container import read_rcq_gains
+    from rotcodec.io.container import peek_version, read_rcq_gains
 
     path = Path(args.input)
     if path.is_dir():
@@ -203,12 +213,13 @@ def cmd_info(args) -> int:
     if not path.is_file():
         raise FileNotFoundError(f"no such file: {path}")
     with open(path, "rb") as f:
+        version = peek_version(f)
         header, _, gains = read_rcq_gains(f)  # validates the whole file, CRCs included
     size = path.stat().st_size
     seconds = header.length / header.original_sample_rate
     nominal = header.frame_rate * header.n_q * header.bits * header.channels
     rows = [
-        ("file", f"{path} ({size} bytes)"),
+        ("file", f"{path} ({size} bytes, .rcq format {version})"),
         ("model", f"{header.model} (weights {header.model_hash or 'unknown'})"),
         ("sample rate", f"{header.sample_rate} Hz in the model, {header.original_sample_rate} Hz original"),
         ("channels", str(header.channels)),
@@ -241,7 +252,7 @@ def cmd_roundtrip(args) -> int:
     with tempfile.TemporaryDirectory(prefix="rotcodec-") as tmp:
         rcq = Path(tmp) / "roundtrip.rcq"
         header = api.compress_file(args.input, rcq, model, kbps=args.kbps, progress=_progress(args),
-                                   condition=not args.no_condition)
+                                   condition=not args.no_condition, beam=args.beam)
         size = rcq.stat().st_size
         api.decompress_file(rcq, args.output, model, force=args.force, progress=_progress(args))
     ref, sr = read_audio(args.input)
@@ -269,6 +280,7 @@ def _kbps_list(text: str) -> list[float | None]:
 
 
 def cmd_eval(args) -> int:
+    from rotcodec.bitrate import stages_for_kbps
     from rotcodec.evaluate import audio_files, evaluate, markdown_table, usage_table
 
     kbps_list = _kbps_list(args.kbps)
@@ -278,7 +290,7 @@ def cmd_eval(args) -> int:
         raise CLIError(f"no such folder for --json: {Path(args.json).parent}")
     model = _load(args, _device(args.device))
     for kbps in kbps_list:
-        model.n_q_for_kbps(kbps)  # a bitrate below one stage fails here, before any work
+        stages_for_kbps(model, kbps, 1, warn=False)  # a bitrate below one stage fails here, before any work
     files = audio_files(args.data, args.limit)
     if args.conditions:
         return _eval_conditions(args, model, files, kbps_list)
@@ -297,7 +309,7 @@ def cmd_eval(args) -> int:
         if args.plot and i < args.plot_clips:
             examples.setdefault(i, {"sr": sr, "rows": {"original": ref}})["rows"][label] = est
 
-    scores = evaluate(model, files, kbps_list, on_decoded=keep)
+    scores = evaluate(model, files, kbps_list, on_decoded=keep, beam=args.beam)
     print(markdown_table(scores))
     print("\nPer stage: % of codes used on the set / perplexity / quantization error ||e-q||^2 / ||e||^2:\n")
     print(usage_table(scores))
@@ -323,7 +335,7 @@ def _eval_conditions(args, model, files, kbps_list) -> int:
     if opus and (why := opus_missing()):
         print(f"no Opus column: {why}", file=sys.stderr)
         opus = []
-    coders = coders_for(model, kbps_list, opus)
+    coders = coders_for(model, kbps_list, opus, beam=args.beam)
     clips = [read_audio(f) for f in files]
     rows = evaluate_conditions(clips, coders, progress=None if args.quiet else
                                lambda cond, name: print(f"{cond}: {name}", file=sys.stderr, flush=True))
@@ -354,7 +366,7 @@ def cmd_bench(args) -> int:
     report = run_bench(model, args.model, device, seconds=args.seconds, batches=batches,
                        kbps_list=_kbps_list(args.kbps), repeats=args.repeats, encodec=not args.no_encodec,
                        long_minutes=args.long_minutes, train_recipes=recipes, train_steps=args.train_steps,
-                       log=lambda text: print(text, file=sys.stderr))
+                       log=lambda text: print(text, file=sys.stderr), beam=args.beam)
     print(markdown(report))
     if args.json:
         _write_json(args.json, report, args.force, indent=1)
@@ -384,16 +396,11 @@ def cmd_report(args) -> int:
     else:
         raise FileNotFoundError(f"no such file or folder: {src}")
     model = _load(args, _device(args.device))
-    command = ["rotcodec", "report", str(src), str(out), "--kbps", args.kbps]
-    for flag, value in (("--model", args.model), ("--beam", args.beam), ("--clips", args.clips),
-                        ("--seconds", args.seconds)):
-        if value is not None:
-            command += [flag, str(value)]
-    command += ["--opus"] * args.opus + ["--max-mb", f"{max_mb:g}"] * (args.max_mb is not None)
+    command = [PROG, *args.argv]  # as typed
     log = None if args.quiet else (lambda text: print(f"report: {text}", file=sys.stderr))
     report = build_report(files, model, kbps_list, opus=args.opus, seconds=args.seconds, max_mb=max_mb,
                           command=shlex.join(command), log=log,
-                          model_source=args.model or "the bundled default")
+                          model_source=args.model or "the bundled default", beam=args.beam)
     with atomic_writer(out, args.force) as f:
         f.write(report.html.encode("utf-8"))
     for note in report.notes:
@@ -427,6 +434,8 @@ def _int_list(text: str, flag: str) -> list[int]:
 
 
 # ----- parser ------------------------------------------------------------------------------------
+KBPS_LIST_HELP = ("comma-separated bitrates, each a file's total over its channels as for compress (a mono "
+                  "clip at 6 gets 6 kbps, a stereo one 3 a channel); 'all' for every stage (default 1.5,3,6)")
 # What an input audio file may be: whatever soundfile (libsndfile) reads.
 AUDIO_IN = "audio file: wav, flac, ogg, mp3, aiff, ... (any format soundfile reads)"
 
@@ -451,22 +460,30 @@ class _Parser(argparse.ArgumentParser):
         return parsed
 
 
-def _add_common(p: argparse.ArgumentParser, kbps: bool, beam: bool = False) -> None:
+def _options(kbps: bool = False, beam: bool = False, quiet: bool = True) -> argparse.ArgumentParser:
+    """The options the model commands share, as a parent parser (``parents=[...]``): ``--model``,
+    ``--device``, ``--force``, ``-q``, ``--threads``, and ``--kbps`` (one file's total) and
+    ``--beam`` where the command encodes."""
+    p = argparse.ArgumentParser(add_help=False)
     if kbps:
-        p.add_argument("--kbps", type=float, default=None,
-                       help="target bitrate of the whole file, all channels together (as opusenc --bitrate: "
-                            "stereo at 3 gets 1.5 kbps a channel); each channel takes the most stages that fit; "
-                            "above the model's maximum: all stages, with a warning (default: all stages)")
+        p.add_argument("--kbps", type=float, default=None, help=KBPS_HELP + "; default: all stages")
     if beam:
         p.add_argument("--beam", type=int, default=None, metavar="N",
                        help="encoder search: code paths kept per frame (1: greedy, fastest; "
                             "default: the model's setting, 4 for the bundled model)")
     p.add_argument("--model", default=None,
-                   help="model file (from `rotcodec train` or Codec.save) or bundled model name")
+                   help="model file (from `rotcodec train` or Codec.save) or bundled model name (`rotcodec models`)")
     p.add_argument("--device", default="cpu", help="torch device (default: cpu)")
     p.add_argument("--force", action="store_true", help="overwrite the output if it exists")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
+    if quiet:
+        p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
     _add_threads(p)
+    return p
+
+
+KBPS_HELP = ("target bitrate of the whole file, all channels together (as opusenc --bitrate: stereo at 3 "
+             "gets 1.5 kbps a channel); each channel takes the most stages that fit; above the model's "
+             "maximum: all stages, with a warning")
 
 
 THREADS_ENV = "ROTCODEC_THREADS"
@@ -549,36 +566,32 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=argparse.ArgumentParser)
     parser.commands = sub.choices  # the same dict: the commands added below are in it
 
-    p = sub.add_parser("compress", help="audio file -> .rcq token file")
+    p = sub.add_parser("compress", help="audio file -> .rcq token file", parents=[_options(kbps=True, beam=True)])
     p.add_argument("input", help=AUDIO_IN)
     p.add_argument("output", help="the .rcq file to write ('-': standard output)")
-    _add_common(p, kbps=True, beam=True)
     _add_no_condition(p)
     p.set_defaults(func=cmd_compress)
 
-    p = sub.add_parser("decompress", help=".rcq token file -> audio file")
+    p = sub.add_parser("decompress", help=".rcq token file -> audio file", parents=[_options()])
     p.add_argument("input", help="the .rcq file ('-': standard input)")
     p.add_argument("output", help="audio file to write (.wav, .flac or .ogg)")
-    _add_common(p, kbps=False)
     p.set_defaults(func=cmd_decompress)
 
     p = sub.add_parser("info", help="show the header, duration and bitrate of an .rcq file")
     p.add_argument("input", help="the .rcq file")
     p.set_defaults(func=cmd_info)
 
-    p = sub.add_parser("roundtrip", help="compress and decompress, print bitrate and quality metrics")
+    p = sub.add_parser("roundtrip", help="compress and decompress, print bitrate and quality metrics",
+                       parents=[_options(kbps=True, beam=True)])
     p.add_argument("input", help=AUDIO_IN)
     p.add_argument("output", help="decoded audio file to write (.wav, .flac or .ogg)")
-    _add_common(p, kbps=True, beam=True)
     _add_no_condition(p)
     p.set_defaults(func=cmd_roundtrip)
 
-    p = sub.add_parser("eval", help="PESQ-WB, STOI, mel distance, SI-SDR and real bitrate over a folder")
+    p = sub.add_parser("eval", help="PESQ-WB, STOI, mel distance, SI-SDR and real bitrate over a folder",
+                       parents=[_options(beam=True)])
     p.add_argument("--data", required=True, metavar="DIR", help="folder of audio files (searched recursively)")
-    p.add_argument("--kbps", default="1.5,3,6",
-                   help="comma-separated bitrates of one channel (the clips of a test set are mono; a "
-                        "multichannel clip codes each channel at the row's stages), 'all' for every stage "
-                        "(default 1.5,3,6)")
+    p.add_argument("--kbps", default="1.5,3,6", help=KBPS_LIST_HELP)
     p.add_argument("--limit", type=int, default=None, help="evaluate at most N files (sorted by path)")
     p.add_argument("--json", default=None, metavar="OUT", help="also write the scores as JSON")
     p.add_argument("--plot", default=None, metavar="DIR",
@@ -589,13 +602,13 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
                         "(PESQ-WB by condition; --kbps for rotcodec, --opus beside it)")
     p.add_argument("--opus", default="8", metavar="KBPS",
                    help="with --conditions: Opus bitrates beside rotcodec (default 8; '' for none; needs opus-tools)")
-    _add_common(p, kbps=False, beam=True)
     p.set_defaults(func=cmd_eval)
 
-    p = sub.add_parser("bench", help="encode/decode speed, long-file memory, and EnCodec in the same run")
+    p = sub.add_parser("bench", help="encode/decode speed, long-file memory, and EnCodec in the same run",
+                       parents=[_options(beam=True, quiet=False)])
     p.add_argument("--seconds", type=float, default=10.0, help="clip length (default 10)")
     p.add_argument("--batch", default=None, help="batch sizes (default 1,16; on CUDA 1,16,64)")
-    p.add_argument("--kbps", default="1.5,3,6", help="bitrates (default 1.5,3,6)")
+    p.add_argument("--kbps", default="1.5,3,6", help=KBPS_LIST_HELP)
     p.add_argument("--repeats", type=int, default=3, help="timed calls per figure, median (default 3)")
     p.add_argument("--no-encodec", action="store_true", help="skip EnCodec (otherwise needs `pip install encodec`)")
     p.add_argument("--long-minutes", type=float, default=0.0,
@@ -604,29 +617,23 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
                    help="also measure training steps/s: comma-separated recipe names or paths, or 'all'")
     p.add_argument("--train-steps", type=int, default=10, help="timed training steps per recipe (default 10)")
     p.add_argument("--json", default=None, metavar="OUT", help="also write the report as JSON")
-    p.add_argument("--model", default=None, help="model file or bundled model name (default: the bundled model)")
-    p.add_argument("--beam", type=int, default=None, metavar="N",
-                   help="encoder search to time: code paths kept per frame (default: the model's setting)")
-    p.add_argument("--device", default="cpu", help="torch device (default: cpu)")
-    p.add_argument("--force", action="store_true", help="overwrite the --json file if it exists")
-    _add_threads(p)
     p.set_defaults(func=cmd_bench)
 
-    p = sub.add_parser("report", help="one self-contained HTML page: players, spectrograms and metrics per bitrate")
+    p = sub.add_parser("report", help="one self-contained HTML page: players, spectrograms and metrics per bitrate",
+                       parents=[_options(beam=True)])
     p.add_argument("input", help="an audio file, or a folder of them (searched recursively, sorted)")
     p.add_argument("output", help="the .html page to write")
-    p.add_argument("--kbps", default="1.5,3,6",
-                   help="comma-separated bitrates of one channel, as for eval; 'all' for every stage (default 1.5,3,6)")
+    p.add_argument("--kbps", default="1.5,3,6", help=KBPS_LIST_HELP)
     p.add_argument("--opus", action="store_true",
                    help="also Opus at the same nominal bitrates (needs opusenc/opusdec, e.g. apt-get install opus-tools)")
     p.add_argument("--clips", type=int, default=None, help="at most N files of a folder (default: all)")
     p.add_argument("--seconds", type=float, default=None, help="use only the first S seconds of each file")
     p.add_argument("--max-mb", type=float, default=None,
                    help="refuse to write a page bigger than this many MB (default 50)")
-    _add_common(p, kbps=False, beam=True)
     p.set_defaults(func=cmd_report)
 
-    p = sub.add_parser("tokenize", help="every audio file under a folder -> token files + manifest.jsonl")
+    p = sub.add_parser("tokenize", help="every audio file under a folder -> token files + manifest.jsonl",
+                       parents=[_options(kbps=True, beam=True)])
     p.add_argument("input", metavar="IN_DIR", help="folder of audio files (searched recursively)")
     p.add_argument("output", metavar="OUT_DIR", help="folder for the token files (mirrors IN_DIR) and the manifest")
     p.add_argument("--format", choices=("rcq", "npy"), default="rcq",
@@ -638,16 +645,18 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
                    help="code only shard I of N (1-based: 1/3, 2/3, 3/3): every N-th file of the sorted list "
                         "from the I-th, listed in manifest.shard-I-of-N.jsonl; N machines can fill one "
                         "OUT_DIR, which detokenize and rotcodec.tokenize.read_manifest read as one dataset")
-    _add_common(p, kbps=True, beam=True)
     _add_no_condition(p)
     p.set_defaults(func=cmd_tokenize)
 
-    p = sub.add_parser("detokenize", help="token folder (with its manifest.jsonl or shard manifests) -> audio files")
+    p = sub.add_parser("detokenize", help="token folder (with its manifest.jsonl or shard manifests) -> audio files",
+                       parents=[_options()])
     p.add_argument("input", metavar="TOKENS_DIR", help="folder written by `rotcodec tokenize`")
     p.add_argument("output", metavar="OUT_DIR", help="folder for the audio files (mirrors the original tree)")
     p.add_argument("--ext", choices=("wav", "flac", "ogg"), default="wav", help="audio format (default wav)")
-    _add_common(p, kbps=False)
     p.set_defaults(func=cmd_detokenize)
+
+    p = sub.add_parser("models", help="list the bundled models: rate, stages, bitrates and what each is for")
+    p.set_defaults(func=cmd_models)
 
     _add_train(sub, command)
     return parser
@@ -679,7 +688,7 @@ def _warning_printer():
     show = warnings.showwarning
 
     def printer(message, category, filename, lineno, file=None, line=None):
-        if category.__name__ != "BitrateCapped":  # the class lives in the API, not imported here
+        if not issubclass(category, BitrateCapped):
             return show(message, category, filename, lineno, file, line)
         text = f"{PROG}: warning: {_as_flags(str(message))}"
         if text not in seen:
@@ -695,6 +704,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser(next((a for a in argv if not a.startswith("-")), ""))
     try:
         args = parser.parse_args(argv)
+        args.argv = argv  # the command as typed (the report shows it)
     except SystemExit as exit_:  # argparse: usage errors (2) and --help (0)
         return exit_.code if isinstance(exit_.code, int) else 2
     if getattr(args, "func", None) is None:

@@ -92,12 +92,13 @@ def evaluate_conditions(clips: list[tuple[np.ndarray, int]], coders: dict[str, C
     return rows
 
 
-def rotcodec_coder(model, kbps: float) -> Coder:
-    """The user's round trip: ``.rcq`` bytes by :func:`rotcodec.api.compress` and back."""
+def rotcodec_coder(model, kbps: float | None, beam: int | None = None) -> Coder:
+    """The user's round trip: ``.rcq`` bytes by :func:`rotcodec.api.compress` (``kbps`` the clip's
+    total, all channels) and back."""
     from rotcodec import api
 
     def code(wav, sr):
-        data = api.compress(wav, sr, model, kbps=kbps)
+        data = api.compress(wav, sr, model, kbps=kbps, beam=beam)
         return api.decompress(data, model)[0].numpy(), len(data)
     return code
 
@@ -112,10 +113,13 @@ def opus_coder(kbps: float) -> Coder:
     return code
 
 
-def coders_for(model, kbps: list[float | None], opus: list[float]) -> dict[str, Coder]:
-    """rotcodec at each of ``kbps`` (None: all stages; named by the bitrate its stages give) and Opus at
-    each of ``opus``."""
-    coders = {f"rotcodec {model.bitrate(model.n_q_for_kbps(k)) / 1000:g} kbps": rotcodec_coder(model, k) for k in kbps}
+def coders_for(model, kbps: list[float | None], opus: list[float], beam: int | None = None) -> dict[str, Coder]:
+    """rotcodec at each of ``kbps`` (None: all stages; named by the bitrate its stages give a mono
+    clip) and Opus at each of ``opus``."""
+    from rotcodec.bitrate import nominal_kbps, stages_for_kbps
+
+    coders = {f"rotcodec {nominal_kbps(model, stages_for_kbps(model, k, 1, warn=False)):g} kbps":
+              rotcodec_coder(model, k, beam) for k in kbps}
     coders.update({f"Opus {k:g} kbps": opus_coder(k) for k in opus})
     return coders
 

@@ -21,6 +21,7 @@ import torch
 import torchaudio
 
 from rotcodec import api, metrics
+from rotcodec.bitrate import nominal_kbps, stages_for_kbps
 from rotcodec.coding.conditioning import GAIN_FRAMES, condition
 from rotcodec.io.audio import read_audio
 from rotcodec.io.container import loads
@@ -113,10 +114,11 @@ def audio_files(folder: str | os.PathLike, limit: int | None = None) -> list[Pat
 
 
 def stage_stats(codes: list[np.ndarray], codebook_size: int) -> tuple[list[float], list[float]]:
-    """Per-stage codebook usage (% of codes used) and perplexity over ``codes`` (each ``[C, n_q, F]``)."""
+    """Per-stage codebook usage (% of codes used) and perplexity over ``codes`` (each ``[C, n_q, F]``;
+    a clip with fewer stages, e.g. one with more channels at the same bitrate, counts in its own)."""
     usage, perp = [], []
-    for q in range(codes[0].shape[1]):
-        hist = sum(code_histogram(torch.from_numpy(c[:, q]), codebook_size) for c in codes)
+    for q in range(max(c.shape[1] for c in codes)):
+        hist = sum(code_histogram(torch.from_numpy(c[:, q]), codebook_size) for c in codes if c.shape[1] > q)
         usage.append(100.0 * float((hist > 0).float().mean()))
         perp.append(float(perplexity(hist)))
     return usage, perp
@@ -152,41 +154,51 @@ def stage_errors(model: Codec, wav: np.ndarray, sample_rate: int, n_q: int) -> S
 
 
 def evaluate(model: Codec, files: list[Path], kbps_list: list[float | None],
-             on_decoded: Callable[[int, str, np.ndarray, np.ndarray, int], None] | None = None) -> list[Score]:
+             on_decoded: Callable[[int, str, np.ndarray, np.ndarray, int], None] | None = None,
+             beam: int | None = None) -> list[Score]:
     """One :class:`Score` per bitrate in ``kbps_list`` (None: all stages) over ``files``.
 
     ``on_decoded(file_index, label, ref, est, sample_rate)`` is called for every decoded file
-    (e.g. to draw spectrograms of the first few)."""
-    return evaluate_clips(model, [read_audio(f) for f in files], kbps_list, on_decoded)
+    (e.g. to draw spectrograms of the first few). ``beam``: the encoder's search (None: the model's)."""
+    return evaluate_clips(model, [read_audio(f) for f in files], kbps_list, on_decoded, beam)
 
 
 def evaluate_clips(model: Codec, clips: list[tuple[np.ndarray, int]], kbps_list: list[float | None],
-                   on_decoded: Callable[[int, str, np.ndarray, np.ndarray, int], None] | None = None) -> list[Score]:
+                   on_decoded: Callable[[int, str, np.ndarray, np.ndarray, int], None] | None = None,
+                   beam: int | None = None) -> list[Score]:
     """:func:`evaluate` on clips already in memory, each ``(wav [C, T] float32, sample_rate)``.
 
-    A bitrate of ``kbps_list`` is that of one channel: it picks the stages of a row
-    (:meth:`Codec.n_q_for_kbps`; above the model's maximum all of them, with a
-    :class:`~rotcodec.api.BitrateCapped` warning), and a clip of C channels is coded with those
-    stages on each (``api.compress`` at C times the row's rate); its real kbps counts all channels.
+    A bitrate of ``kbps_list`` is each clip's total, all its channels together, as everywhere in
+    rotcodec (:func:`rotcodec.bitrate.stages_for_kbps`): a mono clip at 6 kbps gets 12 stages of
+    0.5 kbps, a stereo one 6 a channel. Rows are named by the nominal bitrate of the clips (the
+    highest, when their channel counts differ).
+    Above the model's maximum a clip gets every stage, with a :class:`~rotcodec.bitrate.BitrateCapped`
+    warning.
     """
     model.eval()  # no quantizer dropout or codebook updates while measuring
     # Stage i's input does not depend on how many stages follow, so one pass at the largest n_q
     # gives every bitrate's errors (a prefix of the stages). The pass is the greedy training
-    # forward: under a beam (quantizer.beam > 1) the errors describe greedy coding, while usage
-    # and perplexity count the codes actually sent.
-    top = max(api.stages_for_kbps(model, k) for k in kbps_list)
+    # forward: under a beam the errors describe greedy coding, while usage and perplexity count
+    # the codes actually sent.
+    counts = sorted({wav.shape[0] for wav, _ in clips})
+
+    def nominal(kbps: float | None) -> float:  # the file total of the set's clips (fails below one stage)
+        return max(nominal_kbps(model, stages_for_kbps(model, kbps, c, warn=False), c) for c in counts)
+
+    names = [f"rotcodec {nominal(k):g} kbps" for k in kbps_list]  # before any work
+    top = max(stages_for_kbps(model, k, 1, warn=False) for k in kbps_list)  # mono: the most stages
     errors = [stage_errors(model, wav, sr, top) for wav, sr in clips]
     scores = []
-    for kbps in kbps_list:
-        n_q = model.n_q_for_kbps(kbps)
-        codes = []
+    for kbps, name in zip(kbps_list, names):
+        codes: list[np.ndarray] = []
 
-        def roundtrip(wav: np.ndarray, sr: int, n_q=n_q, codes=codes) -> tuple[np.ndarray, int]:
-            data = api.compress(wav, sr, model, kbps=model.bitrate(n_q) * wav.shape[0] / 1000)
+        def roundtrip(wav: np.ndarray, sr: int, kbps=kbps, codes=codes) -> tuple[np.ndarray, int]:
+            data = api.compress(wav, sr, model, kbps=kbps, beam=beam)
             codes.append(loads(data)[1])
             return api.decompress(data, model)[0].numpy(), len(data)
 
-        score = score_clips(f"rotcodec {model.bitrate(n_q) / 1000:g} kbps", kbps, clips, roundtrip, on_decoded)
+        score = score_clips(name, kbps, clips, roundtrip, on_decoded)
+        n_q = max(c.shape[1] for c in codes)
 
         def total(field: str) -> np.ndarray:  # frame-weighted sum over the clips, first n_q stages
             return sum(np.asarray(getattr(s, field)[:n_q]) * s.frames for s in errors)

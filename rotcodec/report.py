@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 import rotcodec
+from rotcodec.bitrate import nominal_kbps, stages_for_kbps
 from rotcodec.evaluate import Score, evaluate_clips, score_clips
 from rotcodec.io.audio import read_audio
 from rotcodec.model.codec import Codec
@@ -77,8 +78,11 @@ def _load(files: list[Path], seconds: float | None) -> list[_Clip]:
 
 def build_report(files: list[Path], model: Codec, kbps_list: list[float | None], *, opus: bool = False,
                  seconds: float | None = None, max_mb: float = DEFAULT_MAX_MB, command: str = "",
-                 model_source: str = "", log: Callable[[str], None] | None = None) -> Report:
-    """Build the page for the audio ``files`` at each bitrate in ``kbps_list`` (None: all stages).
+                 model_source: str = "", log: Callable[[str], None] | None = None,
+                 beam: int | None = None) -> Report:
+    """Build the page for the audio ``files`` at each bitrate in ``kbps_list`` (None: all stages),
+    each a file's total over its channels (:mod:`rotcodec.bitrate`); rows are named by the nominal
+    bitrate of a mono clip. ``beam``: the encoder's search (None: the model's setting).
 
     Args:
         opus: also code every clip with Opus at each nominal bitrate (needs opusenc/opusdec; when
@@ -93,7 +97,7 @@ def build_report(files: list[Path], model: Codec, kbps_list: list[float | None],
     say = log or (lambda text: None)
     stages: dict[int, float | None] = {}  # one bitrate per number of stages (fails below one stage)
     for kbps in kbps_list:
-        stages.setdefault(model.n_q_for_kbps(kbps), kbps)
+        stages.setdefault(stages_for_kbps(model, kbps, 1, warn=False), kbps)
     kbps_list = list(stages.values())
     clips = _load(files, seconds)
     notes = []
@@ -118,8 +122,8 @@ def build_report(files: list[Path], model: Codec, kbps_list: list[float | None],
         say(f"{clips[i].name}: {label}")
 
     pairs = [(c.wav, c.sample_rate) for c in clips]
-    ours = evaluate_clips(model, pairs, kbps_list, on_decoded=keep)
-    nominal = [model.bitrate(model.n_q_for_kbps(k)) / 1000 for k in kbps_list]
+    ours = evaluate_clips(model, pairs, kbps_list, on_decoded=keep, beam=beam)
+    nominal = [nominal_kbps(model, n) for n in stages]  # a mono clip's, in kbps_list's order
     ranked = [((n, 0), s) for n, s in zip(nominal, ours)]
     if opus:
         rates = sorted({max(n, OPUS_MIN_KBPS) for n in nominal})

@@ -57,9 +57,10 @@ import numpy as np
 import torch
 
 from rotcodec import api
+from rotcodec.bitrate import stages_and_cap
 from rotcodec.coding.chunks import DEFAULT_CHUNK_FRAMES
 from rotcodec.coding.conditioning import GAIN_FRAMES
-from rotcodec.coding.pipeline import code_bits, model_id, other_model_message
+from rotcodec.coding.pipeline import check_beam, code_bits, model_id, other_model_message
 from rotcodec.errors import FormatError
 from rotcodec.files import atomic_write_text
 from rotcodec.io.audio import audio_info
@@ -211,6 +212,7 @@ class _Job:
     kbps: float | None
     exact: bool
     condition: bool = True
+    beam: int | None = None
 
 
 _WORKER: dict = {}
@@ -238,14 +240,14 @@ def _code_one(job: _Job) -> tuple[dict, str | None]:
     try:
         sample_rate, channels, length = audio_info(job.source)
         codes, gains = api.encode(job.source, model=model, kbps=job.kbps, exact=job.exact,
-                                  condition=job.condition, return_gains=True)  # [C, n_q, F], [C, B]
+                                  condition=job.condition, return_gains=True, beam=job.beam)  # [C, n_q, F], [C, B]
         gain_frames = GAIN_FRAMES if job.condition else 0
         entry = {"path": job.rel, "tokens": job.tokens, "format": job.fmt,
                  "duration": round(length / sample_rate, 6), "sample_rate": sample_rate,
                  "channels": channels, "length": length, "frames": int(codes.shape[-1]),
                  "n_q": int(codes.shape[1]), "codebook_size": model.config.quantizer.codebook_size,
                  "model": _WORKER["id"], "model_hash": _WORKER["hash"], "exact": job.exact,
-                 "beam": model.config.quantizer.beam, "gain_frames": gain_frames}
+                 "beam": job.beam or model.config.quantizer.beam, "gain_frames": gain_frames}
         if job.fmt == "npy" and gains is not None:
             entry["gains"] = gains.tolist()
         target = Path(job.target)
@@ -288,7 +290,8 @@ def _check_settings(entries: dict[str, dict], want: dict, force: bool, out_dir: 
 def tokenize_folder(in_dir: str | os.PathLike, out_dir: str | os.PathLike, model: api.ModelArg = None,
                     kbps: float | None = None, fmt: str = "rcq", jobs: int = 1, exact: bool = False,
                     force: bool = False, progress: Callable[[int, int, float], None] | None = None,
-                    condition: bool = True, shard: tuple[int, int] | None = None) -> Summary:
+                    condition: bool = True, shard: tuple[int, int] | None = None,
+                    beam: int | None = None) -> Summary:
     """Tokenize every audio file under ``in_dir`` into ``out_dir`` (created) with a manifest.
 
     Args:
@@ -308,6 +311,8 @@ def tokenize_folder(in_dir: str | os.PathLike, out_dir: str | os.PathLike, model
             whole list, and :func:`read_manifest` / :func:`detokenize_folder` read the shard
             manifests as one dataset. Resuming and settings checks are per shard: run every
             shard with the same settings.
+        beam: code paths the encoder keeps per frame (None: the model's setting); recorded in
+            the manifest, a setting like ``exact``.
 
     Returns:
         A :class:`Summary`. Files that fail (unreadable audio, ...) get an ``error`` line in the
@@ -327,13 +332,14 @@ def tokenize_folder(in_dir: str | os.PathLike, out_dir: str | os.PathLike, model
     in_dir, out_dir = Path(in_dir).resolve(), Path(out_dir)
     every = audio_files(in_dir)
     files = shard_files(every, shard)
+    beam = check_beam(beam)
     codec = model if isinstance(model, Codec) else api.load_model(model)
-    api._stages(codec, kbps, 1)  # a bad kbps, or one below one stage of a mono file, fails before any work
+    stages_and_cap(codec, kbps, 1)  # a bad kbps, or one below one stage of a mono file, fails before any work
 
     def stages(channels: int) -> int:
         """Stages a file of ``channels`` gets now; 0 when ``kbps`` is below one stage for it."""
         try:
-            return api._stages(codec, kbps, max(1, int(channels)))[0]
+            return stages_and_cap(codec, kbps, max(1, int(channels)))[0]
         except ValueError:
             return 0
     if fmt == "npy" and codec.config.quantizer.codebook_size > 2**15:
@@ -344,7 +350,7 @@ def tokenize_folder(in_dir: str | os.PathLike, out_dir: str | os.PathLike, model
     manifest = out_dir / manifest_name(shard)
     entries = _read_manifest_file(manifest)
     want = {"model_hash": weights_hash(codec), "format": fmt, "exact": bool(exact),
-            "beam": codec.config.quantizer.beam, "gain_frames": GAIN_FRAMES if condition else 0}
+            "beam": beam or codec.config.quantizer.beam, "gain_frames": GAIN_FRAMES if condition else 0}
     _check_settings(entries, want, force, out_dir, stages)
     names = token_names(every, fmt)  # of the whole list: a name never depends on the shard
     _remove_stale_temps(out_dir, None if shard is None else {names[f] for f in files})
@@ -363,7 +369,8 @@ def tokenize_folder(in_dir: str | os.PathLike, out_dir: str | os.PathLike, model
                                                   f"not overwritten without force"}
             failed += 1
             continue
-        todo.append(_Job(str(in_dir / rel), key, str(target), tokens, fmt, kbps, bool(exact), bool(condition)))
+        todo.append(_Job(str(in_dir / rel), key, str(target), tokens, fmt, kbps, bool(exact), bool(condition),
+                         beam))
 
     coded, seconds, capped = 0, 0.0, set()
     with open(manifest, "a", encoding="utf-8") as log, warnings.catch_warnings():
@@ -375,7 +382,7 @@ def tokenize_folder(in_dir: str | os.PathLike, out_dir: str | os.PathLike, model
                 os.replace(tmp, out_dir / entry["tokens"])
                 coded += 1
                 seconds += entry["duration"]
-                if api._stages(codec, kbps, entry["channels"])[1]:
+                if stages_and_cap(codec, kbps, entry["channels"])[1]:
                     capped.add(entry["channels"])
             else:
                 failed += 1
@@ -461,7 +468,7 @@ def _decode_one(tokens_dir: Path, entry: dict, target: Path, codec: Codec, force
     if codes.shape != expected:
         raise FormatError(f"{source}: codes of shape {codes.shape}, the manifest says [C, n_q, F] = {expected}")
     gains, gain_frames = load_gains(source, entry)
-    wav = api.decode(codes, codec, sample_rate=entry["sample_rate"], length=entry["length"],
+    wav = api.decode(codes, model=codec, sample_rate=entry["sample_rate"], length=entry["length"],
                      gains=gains, gain_frames=gain_frames or GAIN_FRAMES)
     write_audio(target, wav, entry["sample_rate"], force=force)
 

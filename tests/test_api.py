@@ -12,7 +12,7 @@ import soundfile as sf
 import torch
 
 import rotcodec
-from rotcodec import AudioError, Codec, CodecConfig, FormatError, api
+from rotcodec import AudioError, Codec, CodecConfig, FormatError, api, models
 from rotcodec.io.audio import read_audio
 from rotcodec.io.container import FORMAT_VERSION, read_header
 
@@ -197,7 +197,7 @@ def test_load_model_paths_names_and_default(tiny, model_path, tmp_path, monkeypa
 
     bundle = tmp_path / "pretrained"
     bundle.mkdir()
-    monkeypatch.setattr(api, "_pretrained_dir", lambda: bundle)
+    monkeypatch.setattr(models, "_pretrained_dir", lambda: bundle)
     with pytest.raises(FileNotFoundError) as err:
         rotcodec.load_model()
     assert str(err.value) == api.NO_MODEL_MESSAGE
@@ -238,18 +238,17 @@ def test_file_round_trip_equals_bytes_api(tiny, model_path, tmp_path):
 
 
 def test_decompress_file_loads_the_model_on_device(tiny, model_path, tmp_path, monkeypatch):
-    from rotcodec import api
-
     rcq = tmp_path / "d.rcq"
     rcq.write_bytes(rotcodec.compress(np.zeros(4000, dtype=np.float32), 16000, tiny))
     devices = []
-    real = api._load_file
-    monkeypatch.setattr(api, "_load_file", lambda path, device: devices.append(str(device)) or real(path, device))
+    real = models._load_file
+    monkeypatch.setattr(models, "_CACHE", type(models._CACHE)())
+    monkeypatch.setattr(models, "_load_file", lambda path, device: devices.append(str(device)) or real(path, device))
     header = rotcodec.decompress_file(rcq, tmp_path / "d.wav", model_path, device="cpu")
     assert devices == ["cpu"] and header.length == 4000
-    with open(rcq, "rb") as f:  # a stream, too
+    with open(rcq, "rb") as f:  # a stream, too; the model loaded above is kept
         rotcodec.decompress_file(f, tmp_path / "e.wav", model_path, device=torch.device("cpu"))
-    assert devices == ["cpu", "cpu"]
+    assert devices == ["cpu"]
 
 
 def test_file_variants_never_overwrite_or_leave_partial_files(tiny, tmp_path, clip):

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from rotcodec import api
+from rotcodec import api, models
 from rotcodec.cli import main
 
 
@@ -12,7 +12,7 @@ from rotcodec.cli import main
 def work(tmp_path, monkeypatch):
     """A temp folder as cwd holding a 1 s 22.05 kHz stereo speech-like wav, and no bundled models."""
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(api, "_pretrained_dir", lambda: tmp_path / "no-bundle")
+    monkeypatch.setattr(models, "_pretrained_dir", lambda: tmp_path / "no-bundle")
     t = np.arange(22050) / 22050
     voice = sum(np.sin(2 * np.pi * 150 * k * t) / k for k in range(1, 15)) * np.sqrt(np.clip(np.sin(2 * np.pi * 3 * t), 0, None))
     stereo = np.stack([0.3 * voice, 0.2 * voice[::-1]], axis=1).astype(np.float32)
@@ -131,14 +131,15 @@ def test_eval_prints_a_table_per_bitrate_and_writes_json(work, capsys, model_pat
 
     (work / "set").mkdir()
     (work / "in.wav").rename(work / "set" / "a.wav")
-    code, out, err = run(capsys, "eval", "--data", "set", "--model", model_path, "--kbps", "0.4,1.6", "--json", "s.json")
+    # the clip is stereo, and --kbps the file's total: 0.8 kbps is 1 stage a channel, 3.2 all 4
+    code, out, err = run(capsys, "eval", "--data", "set", "--model", model_path, "--kbps", "0.8,3.2", "--json", "s.json")
     assert code == 0, err
     quality, usage = out.split("Per stage:")
     rows = [line for line in quality.splitlines() if line.startswith("| rotcodec")]
     assert len([line for line in usage.splitlines() if line.startswith("| rotcodec")]) == 2
-    assert len(rows) == 2 and "0.4 kbps" in rows[0] and "1.6 kbps" in rows[1]
+    assert len(rows) == 2 and "0.8 kbps" in rows[0] and "3.2 kbps" in rows[1]
     scores = json.loads((work / "s.json").read_text())
-    assert [s["kbps_nominal"] for s in scores] == [0.4, 1.6]
+    assert [s["kbps_nominal"] for s in scores] == [0.8, 3.2]
     assert scores[0]["kbps_real"] < scores[1]["kbps_real"] and all(s["clips"] == 1 for s in scores)
     assert [len(s["usage"]) for s in scores] == [1, 4] and "stage 4" in out
     assert all(0 < u <= 100 for s in scores for u in s["usage"])
@@ -299,7 +300,8 @@ def test_kbps_above_the_maximum_warns_once_and_is_capped(work, capsys, model_pat
     assert err.strip() == ("rotcodec: warning: 50 kbps is above this model's maximum for 2 channels "
                            "(3.2 kbps, all 4 stages): capped at 3.2 kbps")
     code, _, err = run(capsys, "eval", "--data", ".", "--model", model_path, "--kbps", "50,1.6")
-    assert code == 0 and err.count("warning:") == 1 and "capped at 1.6 kbps" in err
+    # eval's --kbps is the file's total too: the stereo clip is capped at 2 x 1.6 kbps
+    assert code == 0 and err.count("warning:") == 1 and "for 2 channels (3.2 kbps, all 4 stages)" in err
     (work / "set").mkdir()
     sf.write(work / "set" / "mono.wav", np.zeros(4000, dtype=np.float32), 16000)
     sf.write(work / "set" / "stereo.wav", np.zeros((4000, 2), dtype=np.float32), 16000)
@@ -329,7 +331,7 @@ def test_a_file_from_a_model_not_given_names_it_and_says_how_to_pass_it(work, ca
     (work / "bundle").mkdir()
     bundled.save(work / "bundle" / "bundled.pt")
     (work / "bundle" / "default.txt").write_text("bundled\n")
-    monkeypatch.setattr(api, "_pretrained_dir", lambda: work / "bundle")
+    monkeypatch.setattr(models, "_pretrained_dir", lambda: work / "bundle")
     mine.save(work / "mine.pt")
     assert run(capsys, "compress", "in.wav", "mine.rcq", "--model", "mine.pt")[0] == 0
     made = f"this file was made by model 'mine@1' (weights {weights_hash(mine)})"

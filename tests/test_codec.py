@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 import rotcodec
 from rotcodec import Codec, CodecConfig, FormatError
+from rotcodec.bitrate import BitrateCapped
 from rotcodec.model.seanet import receptive_field
 
 
@@ -38,7 +39,8 @@ def test_n_q_for_kbps():
     model = Codec(CodecConfig.preset("speech16k"))
     assert model.n_q_for_kbps(None) == 12
     assert model.n_q_for_kbps(6) == 12
-    assert model.n_q_for_kbps(100) == 12
+    with pytest.warns(BitrateCapped, match="capped at 6 kbps"):
+        assert model.n_q_for_kbps(100) == 12
     assert model.n_q_for_kbps(1.5) == 3
     assert model.n_q_for_kbps(1.49) == 2
     assert model.n_q_for_kbps(0.5) == 1

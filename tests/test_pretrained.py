@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import rotcodec
-from rotcodec import api, metrics
+from rotcodec import api, metrics, models
 from rotcodec.io.audio import read_audio
 from rotcodec.model.loading import weights_hash
 
@@ -27,7 +27,7 @@ def bundled():
 
 def test_default_model_is_bundled_and_named(bundled):
     assert api.bundled_models(), "no model in rotcodec/pretrained/"
-    named = rotcodec.load_model(api._default_name())
+    named = rotcodec.load_model(models.default_name())
     assert weights_hash(named) == weights_hash(bundled)
     assert bundled.sample_rate == 16000 and bundled.bitrate(None) == 6000
 

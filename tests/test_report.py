@@ -150,7 +150,8 @@ def test_a_very_short_stereo_clip_at_another_rate(model_path, tmp_path):
     wav = np.stack([np.sin(2 * np.pi * 440 * t), np.sin(2 * np.pi * 660 * t)], 1) * 0.3
     sf.write(tmp_path / "tiny_stereo.wav", wav, 48000)
     out = tmp_path / "s.html"
-    assert main(["report", str(tmp_path / "tiny_stereo.wav"), str(out), "--model", model_path, "--kbps", "0.4", "-q"]) == 0
+    # --kbps is the file's total: 0.8 kbps is 1 stage on each of the 2 channels
+    assert main(["report", str(tmp_path / "tiny_stereo.wav"), str(out), "--model", model_path, "--kbps", "0.8", "-q"]) == 0
     page = out.read_text()
     assert "48000 Hz · stereo" in page and "PESQ-WB <b>–</b>" in page  # too short to score: a dash, not a crash
     decoded = sf.read(io.BytesIO(base64.b64decode(_audio_srcs(page)[1].split(",", 1)[1])))

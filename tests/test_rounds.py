@@ -86,3 +86,27 @@ def test_plot_with_opus_lines(tmp_path, capsys):
     assert main(["--log", str(log), "--opus", str(opus), "--plot", str(png)]) == 0
     assert png.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
     assert "| 2 | 7.2 | 1.50 / 2.00 / 2.61 |" in capsys.readouterr().out
+
+
+# ----- the general-audio model's rounds (benchmarks/audio_round.py) --------------------------------
+def _mel_scores(mels_by_kbps):
+    """eval-JSON-like scores of one folder: per clip mel distances for each kbps."""
+    return [{"kbps_nominal": k, "mel": sum(m) / len(m), "per_clip": [{"mel": x} for x in m]}
+            for k, m in mels_by_kbps.items()]
+
+
+def test_audio_rule_ships_on_lower_mel_and_guards_the_valid_songs():
+    from audio_round import improved
+
+    clips = [1.0, 1.2, 0.9, 1.1, 1.3, 0.8]
+    old = {f: _mel_scores({6.0: clips}) for f in ("unseensongs24k", "effects24k/valid", "songs24k/valid")}
+    better = [m - 0.1 + 0.01 * (i % 2) for i, m in enumerate(clips)]
+    new = {f: _mel_scores({6.0: better}) for f in old}
+    ok, why = improved(new, old, [(6.0, 6.0)])
+    assert ok and "music+effects 6 vs 6 kbps mel -0.095" in why
+    worse_songs = dict(new, **{"songs24k/valid": _mel_scores({6.0: [m + 0.2 for m in clips]})})
+    ok, why = improved(worse_songs, old, [(6.0, 6.0)])
+    assert not ok and "songs24k/valid 6 kbps mel rose" in why
+    assert improved(worse_songs, old, [(6.0, 6.0)], keep=False)[0]  # the first round: no songs guard
+    noisy = {f: _mel_scores({6.0: [m + (0.3 if i % 2 else -0.3) for i, m in enumerate(clips)]}) for f in old}
+    assert not improved(noisy, old, [(6.0, 6.0)])[0]  # a change within the noise does not ship

@@ -103,7 +103,7 @@ def _model_device(model: torch.nn.Module) -> torch.device:
 @torch.inference_mode()
 def encode_stream(model, blocks: Iterable[torch.Tensor], length: int, n_q: int,
                   chunk_frames: int = DEFAULT_CHUNK_FRAMES, context: int | None = None,
-                  exact: bool = False) -> Iterator[torch.Tensor]:
+                  exact: bool = False, beam: int | None = None) -> Iterator[torch.Tensor]:
     """Encode a stream of audio blocks chunk by chunk.
 
     Args:
@@ -116,6 +116,7 @@ def encode_stream(model, blocks: Iterable[torch.Tensor], length: int, n_q: int,
         context: frames of context on each side; default :func:`encoder_context_frames`.
         exact: encode in float64, so that the codes do not depend on ``chunk_frames`` (slower;
             see the module notes).
+        beam: code paths kept per frame (None: the model's setting).
 
     Yields:
         codes ``[C, n_q, f]`` (int64, CPU), in order, ``ceil(length / hop)`` frames in all.
@@ -136,7 +137,7 @@ def encode_stream(model, blocks: Iterable[torch.Tensor], length: int, n_q: int,
         lo, hi = a0 * hop, min(length, (b + context) * hop)
         buf.fill_to(hi)
         wav = buf.slice(lo, hi).to(device)[:, None]  # [C, 1, n]; the model pads the last chunk
-        codes = encoder.encode(wav.to(dtype), n_q)
+        codes = encoder.encode(wav.to(dtype), n_q, beam=beam)
         yield codes[..., a - a0: b - a0].cpu()
         del wav, codes
         buf.drop_before(max(0, b - context) * hop)

@@ -31,10 +31,11 @@ from rotcodec.errors import AudioError, FormatError
 from rotcodec.io.container import Header, read_header, read_rcq_gains, write_rcq
 from rotcodec.model.codec import MODEL_VERSION
 from rotcodec.model.loading import weights_hash
+from rotcodec.quantize.codes import check_codes
 from rotcodec.text import counted
 
 __all__ = [
-    "model_id", "code_bits", "other_model_message", "check_header", "check_codes", "check_gains", "encode_audio",
+    "model_id", "code_bits", "other_model_message", "check_header", "check_beam", "check_gains", "encode_audio",
     "encode_to_rcq", "read_checked", "decode_rcq", "ungain_stream",
 ]
 
@@ -103,11 +104,14 @@ def check_header(header: Header, model, model_hash: str | None = None, given: bo
             f"{header.original_sample_rate} Hz (that takes {expected} frames)")
 
 
-def check_codes(codes, model) -> None:
-    """FormatError for codes outside the codebook (possible when its size is not a power of two)."""
-    k = model.config.quantizer.codebook_size
-    if codes.size and int(codes.max()) >= k:
-        raise FormatError(f"invalid .rcq file: code {int(codes.max())} outside the codebook of {k}")
+def check_beam(beam) -> int | None:
+    """``beam`` (code paths the encoder keeps per frame) as an int >= 1; None stays None (the
+    model's own setting, ``config.quantizer.beam``)."""
+    if beam is None:
+        return None
+    if isinstance(beam, bool) or not isinstance(beam, int) or beam < 1:
+        raise ValueError(f"beam must be an integer >= 1, got {beam!r}")
+    return beam
 
 
 def check_gains(gains, channels: int, frames: int, gain_frames: int) -> torch.Tensor:
@@ -129,7 +133,7 @@ def check_gains(gains, channels: int, frames: int, gain_frames: int) -> torch.Te
 
 def encode_audio(model, blocks: Iterable[torch.Tensor], sample_rate: int, channels: int, length: int,
                  n_q: int, chunk_frames: int = DEFAULT_CHUNK_FRAMES, exact: bool = False,
-                 condition: bool = True, progress: Progress | None = None,
+                 condition: bool = True, progress: Progress | None = None, beam: int | None = None,
                  ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """The encode path of audio: resample to the model rate, condition, encode chunk by chunk.
 
@@ -138,6 +142,7 @@ def encode_audio(model, blocks: Iterable[torch.Tensor], sample_rate: int, channe
         condition: condition the model-rate signal per gain block of ``GAIN_FRAMES * hop``
             samples (:mod:`~rotcodec.coding.conditioning`); False: the raw model path.
         progress: a bar updated in seconds of audio coded.
+        beam: code paths kept per frame (None: the model's setting).
 
     Returns:
         ``(codes [C, n_q, F] int32, gains [C, ceil(F / GAIN_FRAMES)] int8 or None)``,
@@ -151,7 +156,7 @@ def encode_audio(model, blocks: Iterable[torch.Tensor], sample_rate: int, channe
     if cond is not None:
         stream = cond.stream(stream)
     parts, done = [], 0
-    for codes in encode_stream(model, stream, model_length, n_q, chunk_frames, exact=exact):
+    for codes in encode_stream(model, stream, model_length, n_q, chunk_frames, exact=exact, beam=beam):
         parts.append(codes.to(torch.int32))
         done += codes.shape[-1]
         if progress is not None:
@@ -167,7 +172,8 @@ def encode_audio(model, blocks: Iterable[torch.Tensor], sample_rate: int, channe
 
 def encode_to_rcq(model, blocks: Iterable[torch.Tensor], sample_rate: int, channels: int,
                   length: int, n_q: int, out: IO[bytes], progress: bool = False,
-                  chunk_frames: int = DEFAULT_CHUNK_FRAMES, condition: bool = True) -> Header:
+                  chunk_frames: int = DEFAULT_CHUNK_FRAMES, condition: bool = True, beam: int | None = None,
+                  model_hash: str | None = None) -> Header:
     """Encode ``length`` samples of ``channels``-channel audio at ``sample_rate`` and write an ``.rcq``.
 
     Args:
@@ -175,6 +181,9 @@ def encode_to_rcq(model, blocks: Iterable[torch.Tensor], sample_rate: int, chann
         out: binary stream; written only at the end, in one go (after all encoding succeeded).
         condition: condition the input and store the gains (``gain_frames = GAIN_FRAMES``); False:
             the raw model path, a file without gains (``gain_frames = 0``).
+        beam: code paths kept per frame (None: the model's setting).
+        model_hash: :func:`weights_hash` of ``model`` when the caller knows it (a model it loaded
+            and keeps); None: hashed here.
 
     Returns:
         The header written.
@@ -188,11 +197,11 @@ def encode_to_rcq(model, blocks: Iterable[torch.Tensor], sample_rate: int, chann
     bar = Progress("compress", length / sample_rate, progress)
     try:
         codes, gains = encode_audio(model, blocks, sample_rate, channels, length, n_q, chunk_frames,
-                                    condition=condition, progress=bar)
+                                    condition=condition, progress=bar, beam=beam)
     finally:
         bar.close()
     header = Header(
-        model=model_id(model), model_hash=weights_hash(model), sample_rate=model.sample_rate,
+        model=model_id(model), model_hash=model_hash or weights_hash(model), sample_rate=model.sample_rate,
         original_sample_rate=sample_rate, channels=channels, n_q=n_q, bits=code_bits(model),
         frame_rate=model.frame_rate, frames=frames, length=length,
         chunk_frames=chunk_frames, chunk_overlap=encoder_context_frames(model),
@@ -201,18 +210,22 @@ def encode_to_rcq(model, blocks: Iterable[torch.Tensor], sample_rate: int, chann
     return header
 
 
-def read_checked(f: IO[bytes], model, given: bool = True) -> tuple[Header, torch.Tensor, torch.Tensor | None]:
+def read_checked(f: IO[bytes], model, given: bool = True, model_hash: str | None = None,
+                 ) -> tuple[Header, torch.Tensor, torch.Tensor | None]:
     """Read an ``.rcq`` from the seekable stream ``f``, validating the header against ``model``
-    (``given`` as in :func:`check_header`) before the payload is read. Returns ``(header, codes
-    [C, n_q, F] int64, gains [C, B] int8 or None for a file without gains)``."""
+    (``given`` and ``model_hash`` as in :func:`check_header`) before the payload is read. Returns
+    ``(header, codes [C, n_q, F] int64, gains [C, B] int8 or None for a file without gains)``."""
     start = f.tell()
-    check_header(read_header(f), model, given=given)
+    check_header(read_header(f), model, model_hash, given=given)
     f.seek(start)
     header, codes, gains = read_rcq_gains(f)
-    check_codes(codes, model)
+    try:  # codes outside the codebook are possible when its size is not a power of two
+        codes = check_codes(codes, model.config.quantizer.codebook_size, model.n_q)
+    except FormatError as err:
+        raise FormatError(f"invalid .rcq file: {err}") from None
     if not header.gain_frames:
-        return header, torch.from_numpy(codes), None
-    return header, torch.from_numpy(codes), check_gains(gains, header.channels, header.frames, header.gain_frames)
+        return header, codes, None
+    return header, codes, check_gains(gains, header.channels, header.frames, header.gain_frames)
 
 
 def ungain_stream(blocks: Iterable[torch.Tensor], gains: torch.Tensor | None, block: int) -> Iterator[torch.Tensor]:

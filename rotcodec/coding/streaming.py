@@ -45,7 +45,7 @@ import torch
 from rotcodec.coding.conditioning import GAIN_FRAMES, ConditionStream, apply_gains
 from rotcodec.coding.pipeline import check_gains
 from rotcodec.errors import FormatError
-from rotcodec.text import counted
+from rotcodec.quantize.codes import check_codes
 
 __all__ = ["StreamDecoder", "StreamEncoder"]
 
@@ -129,12 +129,14 @@ class StreamDecoder:
         the next ``b`` gain blocks, if any; return the newly final samples ``[C, n]``.
 
         Raises:
+            TypeError / FormatError: codes that are not integers ``[C, n_q, f]`` in the codebook
+                (:func:`~rotcodec.quantize.codes.check_codes`, as every decoding entry), or not of
+                the first push's ``[C, n_q]``; gains outside the encoder's range.
             ValueError: gains without ``gain_frames``, or a frame whose gain has not been pushed.
-            FormatError: codes outside the codebook, gains outside the encoder's range.
         """
         if self._closed:
             raise RuntimeError("push() after flush(): make a new StreamDecoder")
-        codes = self._check(torch.as_tensor(codes))
+        codes = self._check(codes)
         self._add_gains(gains, codes.shape[0])
         if self.gain_frames and self._received + codes.shape[-1] > self._gain_blocks * self.gain_frames:
             raise ValueError(f"frame {self._gain_blocks * self.gain_frames} pushed before the gain of its "
@@ -178,25 +180,20 @@ class StreamDecoder:
         self._gains.append(g)
         self._gain_blocks += g.shape[-1]
 
-    def _check(self, codes: torch.Tensor) -> torch.Tensor:
-        if codes.dtype.is_floating_point or codes.dtype == torch.bool or codes.is_complex():
-            raise TypeError(f"codes must be integers, got {codes.dtype}")
+    def _check(self, codes) -> torch.Tensor:
+        codes = check_codes(codes, self.model.config.quantizer.codebook_size, self.model.n_q, dims=(2, 3),
+                            min_frames=0, layout="[C, n_q, f] or [n_q, f]")
         if self._codes is None:
             self._mono = codes.dim() == 2
         if codes.dim() == 2 and self._mono:
             codes = codes[None]
         if codes.dim() != 3:
-            raise ValueError(f"codes must be [C, n_q, f] or [n_q, f], got shape {tuple(codes.shape)}")
+            raise FormatError(f"codes must be [C, n_q, f] after a first push of [C, n_q, f], got shape "
+                              f"{tuple(codes.shape)}")
         if self._codes is not None and codes.shape[:2] != self._codes.shape[:2]:
-            raise ValueError(f"codes [C, n_q] = {tuple(codes.shape[:2])} differ from the first push's "
-                             f"{tuple(self._codes.shape[:2])}")
-        if not 1 <= codes.shape[1] <= self.model.n_q:
-            raise ValueError(f"codes have {counted(codes.shape[1], 'stage')}, the model has {self.model.n_q}")
-        k = self.model.config.quantizer.codebook_size
-        if codes.numel() and (int(codes.min()) < 0 or int(codes.max()) >= k):
-            raise FormatError(f"code outside the codebook 0..{k - 1} "
-                              f"(got {int(codes.min())}..{int(codes.max())})")
-        return codes.long()
+            raise FormatError(f"codes [C, n_q] = {tuple(codes.shape[:2])} differ from the first push's "
+                              f"{tuple(self._codes.shape[:2])}")
+        return codes
 
     def _empty(self) -> torch.Tensor:
         c = 1 if self._codes is None else self._codes.shape[0]

@@ -7,7 +7,6 @@ output trimmed back to ``T``, so output length equals input length for any ``T``
 
 from __future__ import annotations
 
-import math
 import os
 from dataclasses import replace
 from typing import NamedTuple
@@ -15,6 +14,7 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
+from rotcodec.bitrate import stages_for_kbps
 from rotcodec.config import CodecConfig
 from rotcodec.files import atomic_torch_save
 from rotcodec.model import seanet, stft
@@ -98,18 +98,10 @@ class Codec(nn.Module):
         return self.frame_rate * n_q * self.config.quantizer.bits
 
     def n_q_for_kbps(self, kbps: float | None) -> int:
-        """The largest ``n_q`` whose bitrate does not exceed ``kbps`` (all stages for None)."""
-        if kbps is None:
-            return self.n_q
-        if not math.isfinite(kbps) or kbps <= 0:
-            raise ValueError(f"kbps must be a positive number, got {kbps}")
-        per_stage = self.bitrate(1) / 1000
-        n_q = min(self.n_q, math.floor(kbps / per_stage + 1e-9))
-        if n_q < 1:
-            raise ValueError(
-                f"{kbps} kbps is below one stage ({per_stage:g} kbps) for this model; "
-                f"choose between {per_stage:g} and {self.bitrate() / 1000:g} kbps")
-        return n_q
+        """The largest ``n_q`` whose bitrate does not exceed ``kbps`` (all stages for None): the
+        model codes one mono signal, so this is :func:`rotcodec.bitrate.stages_for_kbps` with one
+        channel (above the maximum: every stage, with a ``BitrateCapped`` warning)."""
+        return stages_for_kbps(self, kbps, channels=1)
 
     def set_beam(self, beam: int) -> "Codec":
         """Set the model's encoder search, ``config.quantizer.beam``: code paths kept per frame
@@ -135,10 +127,12 @@ class Codec(nn.Module):
         return torch.nn.functional.pad(wav, (0, extra)) if extra else wav
 
     @torch.no_grad()
-    def encode(self, wav: torch.Tensor, n_q: int | None = None) -> torch.Tensor:
-        """``wav [B, 1, T]`` -> codes ``[B, n_q, ceil(T / hop)]`` (int64)."""
+    def encode(self, wav: torch.Tensor, n_q: int | None = None, beam: int | None = None) -> torch.Tensor:
+        """``wav [B, 1, T]`` -> codes ``[B, n_q, ceil(T / hop)]`` (int64), searched with ``beam``
+        code paths per frame (default: ``config.quantizer.beam``, the model's own; 1: greedy)."""
         self._check_wav(wav)
-        return self.quantizer.encode(self.encoder(self._pad(wav)), n_q)
+        z = self.encoder(self._pad(wav))
+        return self.quantizer.encode(z, n_q) if beam is None else self.quantizer.encode(z, n_q, beam=beam)
 
     @torch.no_grad()
     def decode(self, codes: torch.Tensor, length: int | None = None) -> torch.Tensor:

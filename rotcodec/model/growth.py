@@ -21,7 +21,7 @@ import torch
 
 from rotcodec.config import CodecConfig
 
-__all__ = ["GROWABLE_FIELDS", "grow_state"]
+__all__ = ["GROWABLE_FIELDS", "grow_state", "warm_start_state"]
 
 GROWABLE_FIELDS = frozenset({"blocks"})
 _BLOCK = re.compile(r"^(encoder|decoder)\.trunk\.blocks\.(\d+)\.")
@@ -45,3 +45,21 @@ def grow_state(state: dict[str, torch.Tensor], old: CodecConfig, new: CodecConfi
         if m and int(m.group(2)) >= old.blocks:
             out[key] = torch.zeros_like(value) if key.endswith(".gamma") else value.clone()
     return out
+
+
+def warm_start_state(state: dict[str, torch.Tensor], fresh: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], list[str]]:
+    """A new model's state dict (``fresh``, of a newly built ``Codec``) with every tensor of a trained
+    model's ``state`` whose name and shape match copied in; returns it and the names left fresh.
+
+    Not function-preserving (unlike :func:`grow_state`): a warm start for a model of another
+    sample rate or more stages, whose trunks see inputs of the same shape (``stft24k`` from
+    ``stft16k``: the same 161 bins x 4 frames, at other frequencies). Stages beyond the trained
+    ones start fresh (their codebooks are k-means initialised on the first batch).
+    """
+    out, left = dict(fresh), []
+    for key, value in fresh.items():
+        if key in state and state[key].shape == value.shape:
+            out[key] = state[key].clone()
+        else:
+            left.append(key)
+    return out, left

@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from rotcodec.config import QuantizerConfig
+from rotcodec.quantize.codes import check_codes
 from rotcodec.quantize.search import beam_codes
 from rotcodec.quantize.vq import VectorQuantizer
 
@@ -118,13 +119,10 @@ class ResidualVQ(nn.Module):
         return torch.stack(codes, dim=1)
 
     def decode(self, codes: torch.Tensor) -> torch.Tensor:
-        """codes ``[B, n, F]`` (any ``1 <= n <= n_q``) -> latent ``[B, dim, F]``."""
-        if codes.dim() != 3:
-            raise ValueError(f"codes must be [B, n_q, F], got shape {tuple(codes.shape)}")
-        n = self._check_n_q(codes.shape[1])
-        k = self.config.codebook_size
-        if codes.numel() and (int(codes.min()) < 0 or int(codes.max()) >= k):
-            raise ValueError(f"codes must be in [0, {k}), got values in [{int(codes.min())}, {int(codes.max())}]")
+        """codes ``[B, n, F]`` (any ``1 <= n <= n_q``) -> latent ``[B, dim, F]``; codes that are not
+        that raise as :func:`~rotcodec.quantize.codes.check_codes` says."""
+        codes = check_codes(codes, self.config.codebook_size, self.n_q, min_frames=0, layout="[B, n_q, F]")
+        n = codes.shape[1]
         out = None
         for i, layer in enumerate(self.layers[:n]):
             part = layer.decode(codes[:, i])

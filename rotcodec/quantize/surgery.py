@@ -4,7 +4,8 @@ A fine-tune that starts from a trained model (``rotcodec train --init``) may cha
 quantizer *learns* without changing what it *computes*:
 
 - the training-only settings (:data:`TRAINING_FIELDS`: estimator, dropout, dead-code care, EMA
-  decay, residual route) touch no weight;
+  decay, residual route) touch no weight, nor does the encoder's default search
+  (:data:`ENCODING_FIELDS`: ``beam``, which encoding calls may also override per call);
 - ``codebook`` (``"ema"`` | ``"loss"`` | ``"simvq"``) changes which tensors hold the codewords, so
   :func:`carry_state` rewrites the state dict: the codewords the old quantizer looks up become the
   new one's (``embed``; a SimVQ map starts as the identity over them; an EMA codebook's running sum
@@ -23,11 +24,12 @@ import torch
 
 from rotcodec.config import QuantizerConfig
 
-__all__ = ["TRAINING_FIELDS", "BRIDGEABLE_FIELDS", "unbridgeable", "carry_state"]
+__all__ = ["TRAINING_FIELDS", "ENCODING_FIELDS", "BRIDGEABLE_FIELDS", "unbridgeable", "carry_state"]
 
 TRAINING_FIELDS = frozenset({"estimator", "dropout", "dead_code_threshold", "dead_code_decay", "ema_decay",
-                             "kmeans_init", "kmeans_iters", "residual_route", "eps", "beam"})
-BRIDGEABLE_FIELDS = TRAINING_FIELDS | {"codebook"}
+                             "kmeans_init", "kmeans_iters", "residual_route", "eps"})
+ENCODING_FIELDS = frozenset({"beam"})  # the model's default search; training never reads it
+BRIDGEABLE_FIELDS = TRAINING_FIELDS | ENCODING_FIELDS | {"codebook"}
 
 _EMBED = re.compile(r"^(.*layers\.\d+\.)embed$")
 

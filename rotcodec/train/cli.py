@@ -29,6 +29,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--init", metavar="MODEL",
                    help="start from a model's weights (fresh optimizers): a model file, or a bundled model's name "
                         "such as the default (see `rotcodec/pretrained/`)")
+    p.add_argument("--warm-start", metavar="MODEL",
+                   help="start from a model of another config (another sample rate, more stages) where its "
+                        "weights' names and shapes match the recipe's model; the rest starts fresh")
     p.add_argument("--name", default=None,
                    help="the model's name, written in its token files (default: the run folder's name, "
                         "unless --set model.name=... gives one)")
@@ -78,6 +81,22 @@ def run_ablate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _warm_start(source: str, recipe):
+    """A model of the recipe's config holding the weights of ``source`` where they fit."""
+    from rotcodec.api import load_model
+    from rotcodec.model.codec import Codec
+    from rotcodec.model.growth import warm_start_state
+
+    trained = load_model(source)
+    codec = Codec(recipe.model)
+    state, left = warm_start_state(trained.state_dict(), codec.state_dict())
+    codec.load_state_dict(state)
+    logging.getLogger("rotcodec.train").info(
+        "--warm-start %s: %d of %d tensors carried; fresh: %s", source, len(state) - len(left), len(state),
+        ", ".join(sorted({k.rsplit(".", 1)[0] for k in left})) or "none")
+    return codec
+
+
 def run(args: argparse.Namespace) -> int:
     from rotcodec.train.config import load_recipe
     from rotcodec.train.loop import train
@@ -97,6 +116,10 @@ def run(args: argparse.Namespace) -> int:
         from rotcodec.api import load_model  # a model file or a bundled model's name
 
         init = load_model(args.init)  # train() puts it in training mode
+    if args.warm_start is not None:
+        if init is not None:
+            raise ValueError("--init and --warm-start: give one")
+        init = _warm_start(args.warm_start, recipe)
     result = train(recipe, args.data, args.out, resume=args.resume, valid=args.valid, init=init,
                   progress=not args.quiet)
     print(f"trained {result.state.step} steps; inference model: {args.out}/model.pt")
