@@ -3,12 +3,15 @@
     python benchmarks/fuzz_rcq.py --cases 10000 [--seed 0] [--json fuzz.json]
 
 Each case is a byte string handed to ``rotcodec.decompress(data, model)`` (header, payload, CRCs,
-the header-vs-model checks, then the decoder) with a tiny random model. Categories, drawn in turn:
+the header-vs-model checks, then the decoder) with a tiny random model. The valid files are
+written in format 3 (binary header, the default) and again in format 2 (JSON header); ``field``,
+``json``, ``sizes`` and ``payload`` attack format 2, the ``*3`` categories format 3, the others
+both. Categories, drawn in turn:
 
-  random      random bytes (0..4 KiB), half of them starting with the real magic and version
+  random      random bytes (0..4 KiB), half of them starting with the real magic and version 2 or 3
   truncate    a valid file cut at a random length
   bitflip     a valid file with 1..8 random bits flipped
-  field       one header field set to a hostile value (negative, 0, huge, 2**63, float, string,
+  field       one JSON header field set to a hostile value (negative, 0, huge, 2**63, float, string,
               bool, null, list, object, missing, duplicated, unknown key, another model's name or
               hash), with both CRCs recomputed, so the value reaches the field checks
   json        the header replaced by malformed or adversarial JSON (deep nesting, 1e999, NaN, huge
@@ -17,6 +20,11 @@ the header-vs-model checks, then the decoder) with a tiny random model. Categori
   append      a valid file with 1..4096 random bytes appended
   payload     payload bytes randomised with the payload CRC recomputed (codes stay in range or
               decode to noise: a valid file)
+  field3      one fixed format-3 field set to a hostile raw value (0, 1, 2**k - 1, 2**k, all ones,
+              NaN, inf, -0.0, tiny, huge for the frame rate), or the model id / hash replaced by
+              random bytes with random length bytes, header and payload CRCs recomputed
+  sizes3      format-3 frames / length / gain_frames / payload disagreeing, CRCs recomputed
+  coding3     an unknown payload coding (1..255), or 1..8 random header bytes replaced, CRC recomputed
 
 Outcomes: ``decoded`` (a valid file), ``FormatError``, or ``BUG`` (any other exception, or a case
 over ``--max-seconds``). Peak RSS growth is reported; the exit code is 1 if any case is a BUG.
@@ -43,10 +51,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import rotcodec  # noqa: E402
 from rotcodec.errors import FormatError  # noqa: E402
-from rotcodec.io.container import MAGIC, FORMAT_VERSION  # noqa: E402
+from rotcodec.io.container import MAGIC, FORMAT_VERSION, dumps, loads_gains  # noqa: E402
 
 PREFIX = struct.Struct("<4sBI")
 CRC = struct.Struct("<I")
+FIXED3 = struct.Struct("<BBBBIIdIQIHH")  # format 3's fixed fields (rotcodec/io/container.py)
 
 
 def make_model() -> rotcodec.Codec:
@@ -65,19 +74,25 @@ def valid_files(model) -> list[bytes]:
     for channels, sr, seconds, kbps in [(1, 16000, 0.5, None), (2, 16000, 0.3, 0.8), (1, 8000, 0.4, None),
                                         (1, 44100, 0.2, 0.8), (1, 16000, 1 / 16000, None)]:
         wav = (0.1 * rng.standard_normal((channels, max(1, int(sr * seconds))))).astype(np.float32)
-        out.append(rotcodec.compress(wav, sr, model, kbps=kbps))
+        data = rotcodec.compress(wav, sr, model, kbps=kbps)
+        assert data[4] == FORMAT_VERSION == 3
+        out += [data, dumps(*loads_gains(data), version=2)]  # the same file in formats 3 and 2
     return out
 
 
+def of_version(files: list[bytes], version: int) -> list[bytes]:
+    return [f for f in files if f[4] == version]
+
+
 def split(data: bytes) -> tuple[int, dict, bytes]:
-    """``(version, header dict, payload)`` of a valid file."""
+    """``(version, header dict, payload)`` of a valid format-2 file."""
     _, version, n = PREFIX.unpack_from(data)
     header = json.loads(data[PREFIX.size: PREFIX.size + n])
     payload = data[PREFIX.size + n + CRC.size: -CRC.size]
     return version, header, payload
 
 
-def build(header_raw: bytes, payload: bytes, version: int = FORMAT_VERSION, header_len: int | None = None,
+def build(header_raw: bytes, payload: bytes, version: int = 2, header_len: int | None = None,
           header_crc: int | None = None, payload_crc: int | None = None) -> bytes:
     """Assemble a file from parts, with correct lengths and CRCs unless told otherwise."""
     n = len(header_raw) if header_len is None else header_len
@@ -97,8 +112,10 @@ HOSTILE = [-1, 0, 1, 2, 3, 7, 255, 1023, 1024, 2**16, 2**31 - 1, 2**31, 2**32, 2
 
 def gen_random(rng: random.Random, files: list[bytes]) -> bytes:
     body = rng.randbytes(rng.randrange(0, 4097))
-    if rng.random() < 0.5:
-        return PREFIX.pack(MAGIC, FORMAT_VERSION, rng.randrange(0, 20000)) + body
+    if rng.random() < 0.25:
+        return PREFIX.pack(MAGIC, 2, rng.randrange(0, 20000)) + body
+    if rng.random() < 1 / 3:
+        return MAGIC + bytes([3]) + body
     return body
 
 
@@ -116,7 +133,7 @@ def gen_bitflip(rng: random.Random, files: list[bytes]) -> bytes:
 
 
 def gen_field(rng: random.Random, files: list[bytes]) -> bytes:
-    version, header, payload = split(rng.choice(files))
+    version, header, payload = split(rng.choice(of_version(files, 2)))
     key = rng.choice(list(header))
     action = rng.random()
     if action < 0.75:
@@ -137,7 +154,7 @@ BAD_JSON = [b"", b"{", b"}", b"[]", b"null", b"1", b'"x"', b"{}", b"[" * 5000 + 
 
 
 def gen_json(rng: random.Random, files: list[bytes]) -> bytes:
-    _, header, payload = split(rng.choice(files))
+    _, header, payload = split(rng.choice(of_version(files, 2)))
     raw = rng.choice(BAD_JSON)
     if rng.random() < 0.3:  # a valid header with a splice of junk inside
         text = bytearray(dump(header))
@@ -148,7 +165,7 @@ def gen_json(rng: random.Random, files: list[bytes]) -> bytes:
 
 
 def gen_sizes(rng: random.Random, files: list[bytes]) -> bytes:
-    version, header, payload = split(rng.choice(files))
+    version, header, payload = split(rng.choice(of_version(files, 2)))
     raw = dump(header)
     kind = rng.randrange(6)
     if kind == 0:  # header_len pointing past the header (or huge)
@@ -172,12 +189,80 @@ def gen_append(rng: random.Random, files: list[bytes]) -> bytes:
 
 
 def gen_payload(rng: random.Random, files: list[bytes]) -> bytes:
-    version, header, payload = split(rng.choice(files))
+    version, header, payload = split(rng.choice(of_version(files, 2)))
     return build(dump(header), rng.randbytes(len(payload)), version)
 
 
+def split3(data: bytes) -> tuple[list, bytes, bytes]:
+    """``(fixed field values, model id + hash with their length bytes, gains + payload)`` of a valid
+    format-3 file."""
+    fixed = list(FIXED3.unpack_from(data, 5))
+    start = 5 + FIXED3.size
+    end = start + 1 + data[start]
+    end += 1 + (data[end] + 1) // 2
+    return fixed, data[start:end], data[end + CRC.size: -CRC.size]
+
+
+def build3(fixed: list | bytes, strings: bytes, payload: bytes) -> bytes:
+    """A format-3 file from its parts, both CRCs correct."""
+    head = MAGIC + bytes([3]) + (fixed if isinstance(fixed, bytes) else FIXED3.pack(*fixed)) + strings
+    return head + CRC.pack(zlib.crc32(head)) + payload + CRC.pack(zlib.crc32(payload))
+
+
+WIDTHS3 = [struct.calcsize("<" + code) for code in FIXED3.format[1:]]
+FLOATS3 = [float("nan"), float("inf"), -float("inf"), 0.0, -0.0, 5e-324, 1e308, -50.0, 49.99999999, 50.00000001,
+           1e6, 1e6 + 1]
+
+
+def gen_field3(rng: random.Random, files: list[bytes]) -> bytes:
+    fixed, strings, payload = split3(rng.choice(of_version(files, 3)))
+    if rng.random() < 0.75:
+        i = rng.randrange(len(fixed))
+        if FIXED3.format[1 + i] == "d":
+            fixed[i] = rng.choice(FLOATS3)
+        else:
+            bits = 8 * WIDTHS3[i]
+            k = rng.randrange(1, bits + 1)
+            fixed[i] = rng.choice([0, 1, 2, (1 << k) - 1, (1 << k) % (1 << bits), (1 << bits) - 1,
+                                   rng.randrange(1 << bits)])
+        return build3(fixed, strings, payload)
+    model_id = rng.choice([b"", b"tiny@1", b"\xff\xfe", b"a\nb", b"x" * 65, rng.randbytes(rng.randrange(256))])
+    digits = rng.choice([0, 1, 15, 16, 17, 64, 65, 255])
+    hash_bytes = rng.randbytes(rng.choice([(digits + 1) // 2, (digits + 1) // 2 + 1, max(0, (digits - 1) // 2)]))
+    return build3(fixed, bytes([len(model_id) % 256]) + model_id + bytes([digits]) + hash_bytes, payload)
+
+
+def gen_sizes3(rng: random.Random, files: list[bytes]) -> bytes:
+    fixed, strings, payload = split3(rng.choice(of_version(files, 3)))
+    kind = rng.randrange(5)
+    if kind == 0:  # frames off by a little or a lot, within the field's width
+        fixed[7] = (fixed[7] + rng.choice([-2, -1, 1, 2, 1000, 10**9])) % 2**32
+    elif kind == 1:  # a length the frames cannot cover, or over-cover
+        fixed[8] = max(0, fixed[8] + rng.choice([-10**6, -1000, -1, 1, 1000, 10**6, 2**40]))
+    elif kind == 2:  # another gain block size
+        fixed[11] = rng.choice([0, 1, 7, 49, 51, 2**16 - 1])
+    elif kind == 3:  # payload cut or padded, CRC recomputed
+        payload = payload[: rng.randrange(len(payload) + 1)] if rng.random() < 0.5 else payload + rng.randbytes(rng.randint(1, 64))
+    else:  # frames and length scaled together (a cheap file claiming hours)
+        fixed[7] = min(2**32 - 1, fixed[7] * 10**6)
+        fixed[8] = fixed[8] * 10**6
+    return build3(fixed, strings, payload)
+
+
+def gen_coding3(rng: random.Random, files: list[bytes]) -> bytes:
+    fixed, strings, payload = split3(rng.choice(of_version(files, 3)))
+    if rng.random() < 0.5:
+        fixed[0] = rng.randrange(1, 256)
+        return build3(fixed, strings, payload)
+    raw = bytearray(FIXED3.pack(*fixed) + strings)
+    for _ in range(rng.randint(1, 8)):
+        raw[rng.randrange(len(raw))] = rng.randrange(256)
+    return build3(bytes(raw[: FIXED3.size]), bytes(raw[FIXED3.size:]), payload)
+
+
 GENERATORS = {"random": gen_random, "truncate": gen_truncate, "bitflip": gen_bitflip, "field": gen_field,
-              "json": gen_json, "sizes": gen_sizes, "append": gen_append, "payload": gen_payload}
+              "json": gen_json, "sizes": gen_sizes, "append": gen_append, "payload": gen_payload,
+              "field3": gen_field3, "sizes3": gen_sizes3, "coding3": gen_coding3}
 
 
 def peak_rss_mb() -> float:

@@ -33,6 +33,7 @@ import numpy as np
 import torch
 
 from rotcodec.bitrate import BitrateCapped, check_kbps, stages_for_kbps
+from rotcodec.checks import is_int, positive_int
 from rotcodec.coding.chunks import decode_stream
 from rotcodec.coding.conditioning import GAIN_FRAMES
 from rotcodec.coding.pipeline import (
@@ -78,7 +79,7 @@ def _read_for_model(f: IO[bytes], model: ModelArg, device: Device = "cpu",
 
 
 def _check_rate(sample_rate) -> int:
-    if isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, np.integer)):
+    if not is_int(sample_rate, numpy=True):
         raise TypeError(f"sample_rate must be an int, got {type(sample_rate).__name__}")
     if not 1 <= sample_rate <= 1_000_000:
         raise ValueError(f"sample_rate must be in 1..1000000 Hz, got {sample_rate}")
@@ -316,7 +317,7 @@ def decode(codes: torch.Tensor | np.ndarray, *args, sample_rate: int | None = No
     if length is None:
         model_length, length = frames_length, resampled_length(frames_length, codec.sample_rate, sr)
     else:
-        if isinstance(length, bool) or not isinstance(length, (int, np.integer)):
+        if not is_int(length, numpy=True):
             raise TypeError(f"length must be an int, got {type(length).__name__}")
         length = int(length)
         model_length = resampled_length(length, sr, codec.sample_rate) if length >= 1 else 0
@@ -325,8 +326,7 @@ def decode(codes: torch.Tensor | np.ndarray, *args, sample_rate: int | None = No
                           f"of {codec.hop_length} samples at {codec.sample_rate} Hz")
     blocks = decode_stream(codec, x, model_length)
     if gains is not None:
-        if isinstance(gain_frames, bool) or not isinstance(gain_frames, (int, np.integer)) or gain_frames < 1:
-            raise ValueError(f"gain_frames must be a positive int, got {gain_frames!r}")
+        positive_int("gain_frames", gain_frames, numpy=True)
         g = torch.as_tensor(gains)
         g = check_gains(g[None] if g.dim() == 1 else g, x.shape[0], x.shape[-1], int(gain_frames))
         blocks = ungain_stream(blocks, g, int(gain_frames) * codec.hop_length)

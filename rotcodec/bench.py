@@ -32,6 +32,7 @@ import numpy as np
 import torch
 
 from rotcodec.bitrate import nominal_kbps, stages_for_kbps
+from rotcodec.coding.chunks import model_device
 
 __all__ = ["speech_like", "time_call", "bench_api", "bench_model", "bench_encodec", "bench_long",
            "bench_train", "machine", "markdown"]
@@ -75,7 +76,7 @@ def bench_api(model, seconds: float, kbps_list: list[float | None], repeats: int
 
     sr = model.sample_rate
     wav = speech_like(seconds, sr)[None]
-    device = next(model.parameters()).device
+    device = model_device(model)
     rows = []
     for kbps in kbps_list:
         data = rotcodec.compress(wav, sr, model, kbps=kbps, beam=beam)
@@ -101,7 +102,7 @@ def _autocast(precision: str, device: torch.device):
 def bench_model(model, seconds: float, batches: list[int], kbps_list: list[float | None], repeats: int,
                 beam: int | None = None) -> list[dict]:
     """``Codec.encode`` / ``Codec.decode`` throughput per batch size, bitrate and precision."""
-    device = next(model.parameters()).device
+    device = model_device(model)
     sr = model.sample_rate
     clip = torch.from_numpy(speech_like(seconds, sr))
     rows = []

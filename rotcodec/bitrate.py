@@ -12,9 +12,9 @@ No torch here: the command line checks bitrates with it before loading a model.
 from __future__ import annotations
 
 import math
-import numbers
 import warnings
 
+from rotcodec.checks import is_number
 from rotcodec.text import counted
 
 __all__ = ["BitrateCapped", "check_kbps", "stages_and_cap", "stages_for_kbps", "nominal_kbps"]
@@ -30,7 +30,7 @@ def check_kbps(kbps) -> float | None:
     """``kbps`` as a float (None stays None: all stages), or ValueError unless a positive number."""
     if kbps is None:
         return None
-    if isinstance(kbps, bool) or not isinstance(kbps, numbers.Real) or not math.isfinite(kbps) or kbps <= 0:
+    if not is_number(kbps) or not math.isfinite(kbps) or kbps <= 0:
         raise ValueError(f"kbps must be a positive number, got {kbps!r}")
     return float(kbps)
 

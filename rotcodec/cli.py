@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rotcodec.bitrate import BitrateCapped
+from rotcodec.errors import CLI, worded
 from rotcodec.files import atomic_writer, check_output
 from rotcodec.text import counted
 
@@ -67,15 +68,9 @@ class CLIError(Exception):
 
 # ----- subcommands -------------------------------------------------------------------------------
 def _device(name: str) -> "torch.device":
-    import torch
+    from rotcodec.models import check_device  # loads torch
 
-    try:
-        device = torch.device(name)
-    except (RuntimeError, ValueError):
-        raise CLIError(f"unknown device {name!r} (use cpu, cuda or cuda:N)") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise CLIError(f"device {name!r} requested but CUDA is not available")
-    return device
+    return check_device(name)
 
 
 def _progress(args) -> bool:
@@ -153,7 +148,8 @@ def cmd_models(args) -> int:
 
 
 def cmd_tokenize(args) -> int:
-    from rotcodec.tokenize import ProgressLine, manifest_name, tokenize_folder
+    from rotcodec.coding.progress import ProgressLine
+    from rotcodec.tokenize import manifest_name, tokenize_folder
 
     shard = _shard(args.shard)
     if not Path(args.input).is_dir():
@@ -186,13 +182,14 @@ def _shard(text: str | None) -> tuple[int, int] | None:
 
 def cmd_detokenize(args) -> int:
     from rotcodec import api
-    from rotcodec.tokenize import ProgressLine, detokenize_folder
+    from rotcodec.coding.progress import ProgressLine
+    from rotcodec.tokenize import detokenize_folder
 
     model = api.load_model(args.model, _device(args.device)) if args.model else None
     bar = ProgressLine("detokenize") if _progress(args) else None
 
-    def report(path: str, message: str) -> None:
-        print(f"{PROG}: error: {path}: {_as_flags(message)}", file=sys.stderr)
+    def report(path: str, err: Exception) -> None:
+        print(f"{PROG}: error: {path}: {_one_line(err)}", file=sys.stderr)
 
     try:
         summary = detokenize_folder(args.input, args.output, model, ext=args.ext, force=args.force,
@@ -200,7 +197,7 @@ def cmd_detokenize(args) -> int:
     finally:
         if bar is not None:
             bar.close()
-    print(summary.line().replace("coded", "decoded"), file=sys.stderr)
+    print(summary.line(), file=sys.stderr)
     return 1 if summary.failed else 0
 
 
@@ -662,22 +659,14 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
-# The API's messages name its arguments; the command line's name its flags.
-_ARGUMENTS_AS_FLAGS = (("force=True", "--force"), ("model=PATH", "--model PATH"))
-
-
-def _as_flags(text: str) -> str:
-    for argument, flag in _ARGUMENTS_AS_FLAGS:
-        text = text.replace(argument, flag)
-    return text
-
-
 def _one_line(err: BaseException) -> str:
+    """``err`` on one line; an error that names an option names its flag (``--force``, not the
+    API's ``force=True``: :class:`rotcodec.errors.WordedError`)."""
     if isinstance(err, OSError) and err.strerror and err.filename and len(err.args) > 1:
         text = f"{err.strerror}: {os.fsdecode(err.filename)}"
     else:
-        text = str(err) or type(err).__name__
-    return _as_flags(" ".join(text.split()))
+        text = worded(err, CLI) or type(err).__name__
+    return " ".join(text.split())
 
 
 def _warning_printer():
@@ -690,7 +679,7 @@ def _warning_printer():
     def printer(message, category, filename, lineno, file=None, line=None):
         if not issubclass(category, BitrateCapped):
             return show(message, category, filename, lineno, file, line)
-        text = f"{PROG}: warning: {_as_flags(str(message))}"
+        text = f"{PROG}: warning: {message}"
         if text not in seen:
             seen.add(text)
             print(text, file=sys.stderr)

@@ -22,6 +22,8 @@ import torchaudio
 
 from rotcodec import api, metrics
 from rotcodec.bitrate import nominal_kbps, stages_for_kbps
+from rotcodec.coding.chunks import model_device
+from rotcodec.files import audio_files as find_audio
 from rotcodec.coding.conditioning import GAIN_FRAMES, condition
 from rotcodec.io.audio import read_audio
 from rotcodec.io.container import loads
@@ -105,9 +107,7 @@ def score_clips(name: str, kbps_nominal: float | None, clips: list[tuple[np.ndar
 def audio_files(folder: str | os.PathLike, limit: int | None = None) -> list[Path]:
     """Audio files under ``folder`` (recursively, sorted), at most ``limit``."""
     folder = Path(folder)
-    if not folder.is_dir():
-        raise FileNotFoundError(f"no such folder: {folder}")
-    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file())
+    files = [folder / p for p in find_audio(folder, AUDIO_SUFFIXES)]
     if not files:
         raise FileNotFoundError(f"no audio files (.wav, .flac, .ogg) under {folder}")
     return files[:limit] if limit else files
@@ -144,7 +144,7 @@ def stage_errors(model: Codec, wav: np.ndarray, sample_rate: int, n_q: int) -> S
     if sample_rate != model.sample_rate:
         x = torchaudio.functional.resample(x, sample_rate, model.sample_rate)
     x = condition(x, GAIN_FRAMES * model.hop_length)[0]
-    device = next(model.parameters()).device
+    device = model_device(model)
     wav3 = x[:, None].to(device)
     out = model.quantizer(model.encoder(model._pad(wav3)), n_q)  # no decoder: only the stages' errors are needed
     err = [float(out.metrics[f"vq/qerr/{i}"]) for i in range(n_q)]

@@ -1,5 +1,6 @@
 """Atomic file writes, shared by model saving, training checkpoints and user outputs (``.rcq`` files,
-JSON reports), and the safe reading of the files ``torch.save`` wrote (:func:`load_tensors`)."""
+JSON reports), the safe reading of the files ``torch.save`` wrote (:func:`load_tensors`), and the
+audio files of a folder (:func:`audio_files`)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,21 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any, BinaryIO
 
-__all__ = ["atomic_open", "atomic_write", "atomic_torch_save", "atomic_write_text", "atomic_writer", "check_output",
-           "load_tensors"]
+from rotcodec.errors import FormatError, OutputExists
+
+__all__ = ["AUDIO_SUFFIXES", "atomic_open", "atomic_write", "atomic_torch_save", "atomic_write_text", "atomic_writer",
+           "audio_files", "check_output", "load_tensors"]
+
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3")
+
+
+def audio_files(folder: str | os.PathLike, suffixes: tuple[str, ...] = AUDIO_SUFFIXES) -> list[Path]:
+    """The files under ``folder`` (recursively) whose suffix, in any case, is one of ``suffixes``,
+    as sorted paths relative to ``folder``; FileNotFoundError when ``folder`` is not a folder."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"no such folder: {folder}")
+    return sorted(p.relative_to(folder) for p in folder.rglob("*") if p.suffix.lower() in suffixes and p.is_file())
 
 
 def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
@@ -33,8 +47,6 @@ def load_tensors(path: str | os.PathLike, map_location: Any = "cpu", what: str =
     import pickle
 
     import torch  # here, so that the command line's --help does not load torch
-
-    from rotcodec.errors import FormatError
 
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
@@ -101,11 +113,13 @@ def atomic_writer(path: str | os.PathLike, force: bool = False) -> Iterator[IO[b
 
 def check_output(path: Path, force: bool) -> None:
     """Raise unless ``path`` can be written: its folder exists, it is not a folder, and it does
-    not exist yet unless ``force`` (FileNotFoundError, IsADirectoryError, FileExistsError)."""
+    not exist yet unless ``force`` (FileNotFoundError, IsADirectoryError, and
+    :class:`~rotcodec.errors.OutputExists`, a FileExistsError that names ``force`` for the API or
+    the command line)."""
     parent = path.parent if str(path.parent) else Path(".")
     if not parent.is_dir():
         raise FileNotFoundError(f"folder does not exist: {parent}")
     if path.is_dir():
         raise IsADirectoryError(f"output is a directory: {path}")
     if path.exists() and not force:
-        raise FileExistsError(f"{path} already exists; use force=True to overwrite it")
+        raise OutputExists("{path} already exists; use {force} to overwrite it", path=path)

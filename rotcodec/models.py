@@ -30,15 +30,17 @@ from pathlib import Path
 
 import torch
 
-from rotcodec.errors import FormatError
+from rotcodec.errors import FormatError, NoModel
 from rotcodec.model.codec import Codec
 from rotcodec.model.loading import load_model_file, weights_hash
 
 __all__ = ["NO_MODEL_MESSAGE", "ModelArg", "ModelInfo", "bundled_models", "bundled_recipes", "recipe_path",
-           "default_name", "load_model", "resolve", "resolve_hashed", "for_header", "descriptions", "list_models"]
+           "default_name", "check_device", "load_model", "resolve", "resolve_hashed", "for_header", "descriptions",
+           "list_models"]
 
-NO_MODEL_MESSAGE = ("no model given and no bundled model found; pass model=PATH "
-                    "(a file written by `rotcodec train` or Codec.save)")
+_NO_MODEL = ("no model given and no bundled model found; pass {model} "
+             "(a file written by `rotcodec train` or Codec.save)")
+NO_MODEL_MESSAGE = str(NoModel(_NO_MODEL))  # as the API words it (the CLI: ``--model PATH``)
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 CACHE_SIZE = 4  # models kept by resolve(); each is a few MB to a few hundred
 ModelArg = Codec | str | os.PathLike | None
@@ -136,9 +138,9 @@ def _file_of(name_or_path: str | os.PathLike | None) -> Path:
     if name_or_path is None:
         name = default_name()
         if name is None or not _pretrained(f"{name}.pt").is_file():
-            raise FileNotFoundError(NO_MODEL_MESSAGE)
+            raise NoModel(_NO_MODEL)
         return Path(str(_pretrained(f"{name}.pt")))
-    if isinstance(name_or_path, bool) or not isinstance(name_or_path, (str, os.PathLike)):
+    if not isinstance(name_or_path, (str, os.PathLike)):
         raise TypeError(f"model must be a Codec, a path or a name, got {type(name_or_path).__name__}")
     path = Path(name_or_path)
     if path.is_dir():
@@ -169,13 +171,25 @@ def load_model(name_or_path: str | os.PathLike | None = None, device: str | torc
     return _load_file(_file_of(name_or_path), device)
 
 
+def check_device(device: str | torch.device) -> torch.device:
+    """``device`` (``"cpu"``, ``"cuda"``, ``"cuda:1"``) as a :class:`torch.device`; ValueError for a
+    name torch does not know, or CUDA on a machine without it."""
+    try:
+        checked = torch.device(device)
+    except (RuntimeError, ValueError, TypeError):
+        raise ValueError(f"unknown device {device!r} (use cpu, cuda or cuda:N)") from None
+    if checked.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} requested but CUDA is not available")
+    return checked
+
+
 _CACHE: OrderedDict[tuple, tuple[Codec, str]] = OrderedDict()
 
 
 def _cached(model: str | os.PathLike | None, device: str | torch.device) -> tuple[Codec, str]:
     path = _file_of(model)
     stat = path.stat()
-    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns, str(torch.device(device)))
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns, str(check_device(device)))
     if key in _CACHE:
         _CACHE.move_to_end(key)
         return _CACHE[key]

@@ -44,7 +44,6 @@ import json
 import os
 import re
 import secrets
-import sys
 import time
 import warnings
 from collections.abc import Callable, Iterator
@@ -58,11 +57,13 @@ import torch
 
 from rotcodec import api
 from rotcodec.bitrate import stages_and_cap
+from rotcodec.checks import is_int, positive_int
 from rotcodec.coding.chunks import DEFAULT_CHUNK_FRAMES
 from rotcodec.coding.conditioning import GAIN_FRAMES
-from rotcodec.coding.pipeline import check_beam, code_bits, model_id, other_model_message
-from rotcodec.errors import FormatError
-from rotcodec.files import atomic_write_text
+from rotcodec.coding.pipeline import check_beam, code_bits, model_id, other_model
+from rotcodec.coding.progress import ProgressLine  # noqa: F401 - re-exported
+from rotcodec.errors import FormatError, NoModel, OutputExists
+from rotcodec.files import AUDIO_SUFFIXES, atomic_write_text, audio_files  # noqa: F401 - re-exported
 from rotcodec.io.audio import audio_info
 from rotcodec.io.container import Header, write_rcq
 from rotcodec.model.codec import Codec
@@ -72,7 +73,6 @@ from rotcodec.text import counted
 __all__ = ["AUDIO_SUFFIXES", "FORMATS", "MANIFEST", "Summary", "audio_files", "detokenize_folder",
            "manifest_name", "manifests", "read_manifest", "shard_files", "token_names", "tokenize_folder"]
 
-AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3")
 FORMATS = ("rcq", "npy")
 MANIFEST = "manifest.jsonl"
 _SHARD_MANIFEST = re.compile(r"manifest\.shard-([0-9]+)-of-([0-9]+)\.jsonl")
@@ -83,31 +83,24 @@ _OLDER = {"beam": 1, "gain_frames": 0}  # settings that manifests written before
 @dataclass(frozen=True)
 class Summary:
     """What a run did: files ``coded`` now, ``skipped`` (done before), ``failed``; seconds of audio
-    coded now and the wall time, in seconds."""
+    coded now and the wall time, in seconds; ``verb``: what the line calls coding (``"decoded"``
+    for :func:`detokenize_folder`)."""
 
     coded: int
     skipped: int
     failed: int
     audio_seconds: float
     wall_seconds: float
+    verb: str = "coded"
 
     def line(self) -> str:
         rate = self.audio_seconds / max(self.wall_seconds, 1e-9)
-        return (f"{self.coded} files coded ({self.audio_seconds / 3600:.3f} h of audio) in "
+        return (f"{self.coded} files {self.verb} ({self.audio_seconds / 3600:.3f} h of audio) in "
                 f"{self.wall_seconds:.1f} s: {self.coded / max(self.wall_seconds, 1e-9):.2f} files/s, "
                 f"{rate:.1f} h of audio per hour; {self.skipped} already done, {self.failed} failed")
 
 
 # ----- names and the manifest --------------------------------------------------------------------
-def audio_files(folder: str | os.PathLike) -> list[Path]:
-    """Audio files under ``folder`` (recursive), as sorted paths relative to it."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise FileNotFoundError(f"no such folder: {folder}")
-    return sorted(p.relative_to(folder) for p in folder.rglob("*")
-                  if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file())
-
-
 def token_names(files: list[Path], fmt: str) -> dict[Path, Path]:
     """Relative audio path -> relative token path: the suffix replaced by ``.fmt``, or appended
     (``b.wav.rcq``) for every file whose replaced name another file would share."""
@@ -125,8 +118,7 @@ def shard_files(files: list[Path], shard: tuple[int, int] | None) -> list[Path]:
     if shard is None:
         return list(files)
     index, count = shard
-    if isinstance(index, bool) or isinstance(count, bool) or not (
-            isinstance(index, int) and isinstance(count, int) and 1 <= index <= count):
+    if not (is_int(index) and is_int(count) and 1 <= index <= count):
         raise ValueError(f"shard must be (I, N) with 1 <= I <= N, got {shard!r}")
     return sorted(files)[index - 1:: count]
 
@@ -282,9 +274,9 @@ def _check_settings(entries: dict[str, dict], want: dict, force: bool, out_dir: 
         had = {k: entry.get(k, _OLDER.get(k)) for k in _SETTINGS}
         diff = [f"{k} {had[k]!r} (now {want[k]!r})" for k in _SETTINGS if had[k] != want[k]]
         if diff and not force:
-            raise FileExistsError(
-                f"{out_dir} holds tokens made with other settings ({', '.join(diff)}, e.g. for "
-                f"{entry['path']}); use another folder, or force=True to redo every file")
+            raise OutputExists("{out_dir} holds tokens made with other settings ({diff}, e.g. for {path}); "
+                               "use another folder, or {force} to redo every file",
+                               out_dir=out_dir, diff=", ".join(diff), path=entry["path"])
 
 
 def tokenize_folder(in_dir: str | os.PathLike, out_dir: str | os.PathLike, model: api.ModelArg = None,
@@ -326,8 +318,7 @@ def tokenize_folder(in_dir: str | os.PathLike, out_dir: str | os.PathLike, model
     """
     if fmt not in FORMATS:
         raise ValueError(f"format must be one of {FORMATS}, got {fmt!r}")
-    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
-        raise ValueError(f"jobs must be a positive int, got {jobs!r}")
+    positive_int("jobs", jobs)
     start = time.monotonic()
     in_dir, out_dir = Path(in_dir).resolve(), Path(out_dir)
     every = audio_files(in_dir)
@@ -443,15 +434,15 @@ def _entry_model(entry: dict, model: api.ModelArg, cache: dict) -> Codec:
         if model is None:
             name = str(entry.get("model", "")).rsplit("@", 1)[0]
             if name not in api.bundled_models():
-                raise FileNotFoundError(f"tokens made by model {entry.get('model')!r}, which is not bundled; "
-                                        f"pass the model that made them (model=PATH)")
+                raise NoModel("tokens made by model {made!r}, which is not bundled; pass the model that made "
+                              "them ({model})", made=entry.get("model"))
             model = name
         codec = model if isinstance(model, Codec) else api.load_model(model)
         cache[key] = (codec, weights_hash(codec))
     codec, digest = cache[key]
     if entry.get("model_hash") != digest:
-        raise FormatError(other_model_message(str(entry["tokens"]), str(entry.get("model")), entry.get("model_hash"),
-                                              model_id(codec), digest, given))
+        raise other_model(str(entry["tokens"]), str(entry.get("model")), entry.get("model_hash"), model_id(codec),
+                          digest, given)
     return codec
 
 
@@ -476,14 +467,15 @@ def _decode_one(tokens_dir: Path, entry: dict, target: Path, codec: Codec, force
 def detokenize_folder(tokens_dir: str | os.PathLike, out_dir: str | os.PathLike, model: api.ModelArg = None,
                       ext: str = "wav", force: bool = False,
                       progress: Callable[[int, int, float], None] | None = None,
-                      on_error: Callable[[str, str], None] | None = None) -> Summary:
+                      on_error: Callable[[str, Exception], None] | None = None) -> Summary:
     """Decode every token file the folder's manifests list (``manifest.jsonl`` and the shard
     manifests, as one dataset: :func:`read_manifest`) back to audio under ``out_dir``, mirroring the tree.
 
     ``a/b.rcq`` (made from ``a/b.flac``) becomes ``out_dir/a/b.<ext>`` at the original rate,
     channels, length and level (the gains divided out; tokens without gains at the reference level). Outputs that exist are skipped (counted as skipped) unless ``force``.
     A file that fails (missing, malformed: :class:`FormatError`) is reported to
-    ``on_error(path, message)`` and counted as failed; the others go on.
+    ``on_error(path, error)`` (the exception: ``str(error)`` words it for the API,
+    :func:`rotcodec.errors.worded` for another reader) and counted as failed; the others go on.
 
     Raises:
         FileNotFoundError: no manifest in ``tokens_dir``, or no parent for ``out_dir``.
@@ -520,32 +512,8 @@ def detokenize_folder(tokens_dir: str | os.PathLike, out_dir: str | os.PathLike,
         except (ValueError, OSError, KeyError, TypeError) as err:
             failed += 1
             if on_error is not None:
-                on_error(entry.get("path", "?"), " ".join(str(err).split()) or type(err).__name__)
+                on_error(entry.get("path", "?"), err)
         if progress is not None:
             progress(i, len(entries), seconds)
-    return Summary(coded, skipped, failed, seconds, time.monotonic() - start)
+    return Summary(coded, skipped, failed, seconds, time.monotonic() - start, verb="decoded")
 
-
-class ProgressLine:
-    """``tokenize 120/300 files  3.2 files/s  0.011 h audio/s`` on one stderr line (10 redraws/s)."""
-
-    def __init__(self, label: str, stream=None):
-        self.label, self.stream = label, sys.stderr if stream is None else stream
-        self.start = time.monotonic()
-        self._last = 0.0
-
-    def __call__(self, done: int, total: int, audio_seconds: float) -> None:
-        now = time.monotonic()
-        if now - self._last < 0.1 and done < total:
-            return
-        self._last = now
-        wall = max(now - self.start, 1e-9)
-        width = 30
-        bar = "#" * int(width * done / max(total, 1))
-        self.stream.write(f"\r{self.label} [{bar:.<{width}}] {done}/{total} files  {done / wall:.2f} files/s  "
-                          f"{audio_seconds / 3600 / wall:.4f} h audio/s")
-        self.stream.flush()
-
-    def close(self) -> None:
-        self.stream.write("\n")
-        self.stream.flush()

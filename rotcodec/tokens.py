@@ -37,6 +37,7 @@ from typing import TypeVar
 import numpy as np
 import torch
 
+from rotcodec.checks import is_int, positive_int
 from rotcodec.errors import FormatError
 from rotcodec.io.container import read_rcq, read_rcq_gains
 from rotcodec.text import counted
@@ -50,12 +51,6 @@ MAX_NPY_BYTES = 1 << 31
 Array = TypeVar("Array", np.ndarray, torch.Tensor)
 
 
-def _positive(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-    return int(value)
-
-
 def _layout(layout: str) -> str:
     if layout not in LAYOUTS:
         raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
@@ -64,7 +59,7 @@ def _layout(layout: str) -> str:
 
 def vocab_size(n_q: int, codebook_size: int) -> int:
     """Ids in the flat vocabulary: ``n_q * codebook_size`` (stage ``q`` owns ``q*K .. q*K+K-1``)."""
-    return _positive("n_q", n_q) * _positive("codebook_size", codebook_size)
+    return positive_int("n_q", n_q, numpy=True) * positive_int("codebook_size", codebook_size, numpy=True)
 
 
 def _is_integer(x) -> bool:
@@ -87,7 +82,7 @@ def flatten(codes: Array, codebook_size: int, layout: str = "frame") -> Array:
         FormatError: a code outside ``0 .. codebook_size - 1``.
         ValueError / TypeError: a bad layout, shape or dtype (programming errors).
     """
-    k = _positive("codebook_size", codebook_size)
+    k = positive_int("codebook_size", codebook_size, numpy=True)
     _layout(layout)
     if not _is_integer(codes):
         raise TypeError(f"codes must be an integer numpy array or tensor, got {getattr(codes, 'dtype', type(codes))}")
@@ -114,7 +109,7 @@ def unflatten(ids: Array, n_q: int, codebook_size: int, layout: str = "frame") -
             ``0 .. n_q * K - 1`` or outside the range of the stage its position belongs to
             (the message gives the position, frame and stage of the first bad id).
     """
-    n_q, k = _positive("n_q", n_q), _positive("codebook_size", codebook_size)
+    n_q, k = positive_int("n_q", n_q, numpy=True), positive_int("codebook_size", codebook_size, numpy=True)
     _layout(layout)
     if not _is_integer(ids):
         raise FormatError(f"token ids must be integers, got {getattr(ids, 'dtype', type(ids).__name__)}")
@@ -192,11 +187,11 @@ def load_gains(path: str | os.PathLike, entry: dict | None = None) -> tuple[np.n
     gains, frames = entry.get("gains"), entry.get("gain_frames", 0)
     if gains is None:
         return None, 0
-    if isinstance(frames, bool) or not isinstance(frames, int) or frames < 1:
+    if not is_int(frames) or frames < 1:
         raise FormatError(f"{path}: manifest gains need a positive gain_frames, got {frames!r}")
     if not (isinstance(gains, list) and gains and all(isinstance(row, list) for row in gains)
             and len({len(row) for row in gains}) == 1
-            and all(isinstance(g, int) and not isinstance(g, bool) and -128 <= g <= 127 for row in gains for g in row)):
+            and all(is_int(g) and -128 <= g <= 127 for row in gains for g in row)):
         raise FormatError(f"{path}: manifest gains must be one list of int8 codes per channel, all of one length")
     return np.array(gains, dtype=np.int8), frames
 

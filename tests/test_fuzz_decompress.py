@@ -1,7 +1,8 @@
 """Property tests of the whole read path (container + header-vs-model checks + decoder): whatever a
 token file holds, ``decompress`` either decodes it to the length its header announces or raises
-FormatError. (Container-only properties are in test_container.py; the 10,000-case run is
-benchmarks/fuzz_rcq.py, smoke-tested at the end.)"""
+FormatError. Format 2 (JSON header) is attacked through its JSON, format 3 (binary header, the
+default) through its raw fields. (Container-only properties are in test_container.py; the
+10,000-case run is benchmarks/fuzz_rcq.py, smoke-tested at the end.)"""
 
 import json
 import struct
@@ -18,10 +19,12 @@ from hypothesis import strategies as st
 
 import rotcodec
 from rotcodec.errors import FormatError
-from rotcodec.io.container import FORMAT_VERSION, MAGIC
+from rotcodec.io.container import FORMAT_VERSION, MAGIC, dumps, loads_gains
 
 PREFIX = struct.Struct("<4sBI")
 CRC = struct.Struct("<I")
+FIXED3 = struct.Struct("<BBBBIIdIQIHH")  # format 3: coding, C, n_q, bits, rates, fps, frames, len, chunking, g
+FIELDS3 = ("coding", "ch", "n_q", "bits", "sr", "orig_sr", "fps", "frames", "len", "chunk", "overlap", "g")
 ROOT = Path(__file__).resolve().parent.parent
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
@@ -32,9 +35,15 @@ def model(model_path):
 
 
 @pytest.fixture(scope="module")
-def valid(model):
+def valid3(model):
     wav = (0.1 * np.random.default_rng(0).standard_normal((2, 4410))).astype(np.float32)
     return rotcodec.compress(wav, 44100, model)
+
+
+@pytest.fixture(scope="module")
+def valid(valid3):
+    """The same file in format 2, whose JSON header the tests below rewrite."""
+    return dumps(*loads_gains(valid3), version=2)
 
 
 def parts(data: bytes) -> tuple[dict, bytes]:
@@ -45,8 +54,23 @@ def parts(data: bytes) -> tuple[dict, bytes]:
 
 def assemble(header_raw: bytes, payload: bytes, header_len: int | None = None) -> bytes:
     n = len(header_raw) if header_len is None else header_len
-    return (PREFIX.pack(MAGIC, FORMAT_VERSION, n) + header_raw + CRC.pack(zlib.crc32(header_raw)) + payload
+    return (PREFIX.pack(MAGIC, 2, n) + header_raw + CRC.pack(zlib.crc32(header_raw)) + payload
             + CRC.pack(zlib.crc32(payload)))
+
+
+def parts3(data: bytes) -> tuple[list, bytes, bytes]:
+    """``(fixed field values, model id + hash with their length bytes, gains + codes)`` of a valid
+    format-3 file."""
+    fixed = list(FIXED3.unpack_from(data, 5))
+    start = 5 + FIXED3.size
+    end = start + 1 + data[start]
+    end += 1 + (data[end] + 1) // 2
+    return fixed, data[start:end], data[end + CRC.size: -CRC.size]
+
+
+def assemble3(fixed: list, strings: bytes, payload: bytes) -> bytes:
+    head = MAGIC + bytes([3]) + FIXED3.pack(*fixed) + strings
+    return head + CRC.pack(zlib.crc32(head)) + payload + CRC.pack(zlib.crc32(payload))
 
 
 def decodes_or_format_error(data: bytes, model) -> torch.Tensor | None:
@@ -64,11 +88,41 @@ json_values = st.recursive(
     max_leaves=6)
 
 
-def test_the_unmutated_file_decodes(valid, model):
+def test_the_unmutated_file_decodes(valid, valid3, model):
+    assert FORMAT_VERSION == 3 and valid3[4] == 3 and valid[4] == 2
     wav = decodes_or_format_error(valid, model)
     assert wav is not None and wav.shape == (2, 4410)
+    assert torch.equal(decodes_or_format_error(valid3, model), wav)
     header, payload = parts(valid)
     assert torch.equal(decodes_or_format_error(assemble(json.dumps(header).encode(), payload), model), wav)
+    assert torch.equal(decodes_or_format_error(assemble3(*parts3(valid3)), model), wav)
+
+
+RAW_VALUES = st.sampled_from([0, 1, 2, 3, 15, 16, 17, 50, 64, 65, 127, 255, 256, 2**16 - 1, 2**16, 16000, 44100,
+                              2**31, 2**32 - 1, 2**50, 2**63, 2**64 - 1]) | st.integers(0, 2**64 - 1)
+FLOATS = st.floats() | st.sampled_from([50.0, 49.999999, 50.000001, 0.0, -0.0, 1e-320, 1e308])
+
+
+@SETTINGS
+@given(index=st.integers(0, len(FIELDS3) - 1), value=RAW_VALUES, fps=FLOATS)
+def test_format3_any_value_in_any_field_decodes_or_is_a_format_error(valid3, model, index, value, fps):
+    fixed, strings, payload = parts3(valid3)
+    if FIELDS3[index] == "fps":
+        fixed[index] = fps
+    else:  # the value cut to the field's width, as raw bytes would hold it
+        fixed[index] = value % (1 << (8 * struct.calcsize("<" + FIXED3.format[1 + index])))
+    wav = decodes_or_format_error(assemble3(fixed, strings, payload), model)
+    if wav is not None:
+        assert wav.shape == (fixed[1], fixed[8])
+
+
+@SETTINGS
+@given(model_id=st.binary(max_size=80), digits=st.integers(0, 255), hash_bytes=st.binary(max_size=40))
+def test_format3_any_model_id_and_hash_decode_or_are_format_errors(valid3, model, model_id, digits, hash_bytes):
+    fixed, strings, payload = parts3(valid3)
+    wav = decodes_or_format_error(assemble3(fixed, bytes([len(model_id)]) + model_id + bytes([digits]) + hash_bytes,
+                                            payload), model)
+    assert wav is None  # only the real model id and hash decode with this model
 
 
 @SETTINGS
@@ -118,5 +172,6 @@ def test_fuzz_script_runs_clean(tmp_path):
     report = json.loads(out.read_text())
     assert report["bugs"] == []
     assert sum(sum(c.values()) for c in report["counts"].values()) == 400
-    assert all(c.get("FormatError", 0) == 50 for name, c in report["counts"].items()
+    assert {"field3", "sizes3", "coding3"} <= set(report["counts"])  # format 3 is fuzzed too
+    assert all(c.get("FormatError", 0) == sum(c.values()) > 0 for name, c in report["counts"].items()
                if name in ("random", "truncate", "bitflip", "append"))

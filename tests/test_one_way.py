@@ -173,3 +173,88 @@ def test_beam_is_an_argument_of_encoding_and_leaves_the_model_alone(tiny):
     assert not np.array_equal(greedy, searched)
     with pytest.raises(ValueError, match="beam must be an integer >= 1"):
         rotcodec.compress(wav, 16000, tiny, beam=0)
+
+
+# ----- one wording of each message, for the API or the command line --------------------------------
+def test_errors_that_name_an_option_word_it_for_each_reader_without_rewriting(model_path, stereo, tmp_path, capsys):
+    import pickle
+
+    from rotcodec.errors import CLI, OtherModel, OutputExists, worded
+    from rotcodec.files import check_output
+
+    # A path that holds the API's words must come out as it is: nothing is rewritten by replacement.
+    taken = tmp_path / "model=PATH force=True.rcq"
+    taken.write_bytes(b"old")
+    with pytest.raises(FileExistsError) as err:
+        check_output(taken, force=False)
+    assert isinstance(err.value, OutputExists)
+    assert str(err.value) == f"{taken} already exists; use force=True to overwrite it"
+    assert worded(err.value, CLI) == f"{taken} already exists; use --force to overwrite it"
+    again = pickle.loads(pickle.dumps(err.value))  # tokenize's workers may send errors back
+    assert type(again) is OutputExists and str(again) == str(err.value) and again.worded(CLI) == worded(err.value, CLI)
+    assert main(["compress", str(stereo[0]), str(taken), "--model", model_path, "-q"]) == 1
+    line = capsys.readouterr().err.strip()
+    assert line == f"rotcodec: error: {taken} already exists; use --force to overwrite it"
+    # Another model's file: a FormatError, worded for each reader.
+    with pytest.raises(FormatError) as err:
+        rotcodec.decompress(rotcodec.compress(stereo[1], 16000, model_path), _other_model())
+    assert isinstance(err.value, OtherModel) and str(err.value).endswith("(model=PATH)")
+    assert worded(err.value, CLI).endswith("(--model PATH)")
+    assert worded(ValueError("plain")) == "plain"
+
+
+def _other_model() -> rotcodec.Codec:
+    torch.manual_seed(1)
+    return rotcodec.Codec(rotcodec.CodecConfig.preset("tiny")).eval()
+
+
+def test_detokenize_says_decoded_because_its_summary_says_so():
+    from rotcodec.tokenize import Summary
+
+    assert Summary(2, 0, 0, 7200.0, 10.0).line().startswith("2 files coded (2.000 h of audio)")
+    assert Summary(2, 0, 0, 7200.0, 10.0, verb="decoded").line().startswith("2 files decoded (2.000 h of audio)")
+
+
+# ----- small shared helpers -------------------------------------------------------------------------
+def test_int_checks_refuse_bools_and_take_numpy_ints_only_where_asked():
+    from rotcodec.checks import is_int, is_number, positive_int
+
+    assert is_int(3) and not is_int(True) and not is_int(3.0) and not is_int(np.int64(3))
+    assert is_int(np.int64(3), numpy=True) and not is_int(np.bool_(True), numpy=True)
+    assert is_number(1.5) and is_number(2) and not is_number(False) and not is_number("1")
+    assert positive_int("jobs", 2) == 2 and type(positive_int("n", np.int32(2), numpy=True)) is int
+    for bad in (0, -1, True, 2.0, "2"):
+        with pytest.raises(ValueError, match=f"jobs must be a positive int, got {bad!r}"):
+            positive_int("jobs", bad)
+
+
+def test_take_stops_at_the_length_without_pulling_more_and_says_when_short():
+    from rotcodec.coding.resampling import take
+
+    pulled = []
+
+    def blocks():
+        for i in range(5):
+            pulled.append(i)
+            yield torch.full((2, 4), float(i))
+
+    out = torch.cat(list(take(blocks(), 6)), dim=-1)
+    assert out.shape == (2, 6) and out[0].tolist() == [0, 0, 0, 0, 1, 1] and pulled == [0, 1]
+    with pytest.raises(ValueError, match="ended after 20 samples, expected 21"):
+        list(take(blocks(), 21))
+    with pytest.raises(RuntimeError, match="20 of 21"):
+        list(take(blocks(), 21, short=lambda got: RuntimeError(f"{got} of 21")))
+
+
+def test_one_device_helper_and_one_float64_copy(tiny):
+    from rotcodec.coding.chunks import encoder_for, model_device
+    from rotcodec.models import check_device
+
+    assert model_device(tiny) == torch.device("cpu") and check_device("cpu") == torch.device("cpu")
+    with pytest.raises(ValueError, match="unknown device 'gpu0'"):
+        check_device("gpu0")
+    same, dtype = encoder_for(tiny, exact=False)
+    assert same is tiny and dtype == torch.float32
+    copy, dtype = encoder_for(tiny, exact=True)
+    assert copy is not tiny and dtype == torch.float64 and not copy.training
+    assert next(copy.parameters()).dtype == torch.float64 and next(tiny.parameters()).dtype == torch.float32

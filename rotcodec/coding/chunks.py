@@ -30,9 +30,11 @@ from collections.abc import Iterable, Iterator
 
 import torch
 
+from rotcodec.checks import is_int, positive_int
+
 __all__ = [
     "DEFAULT_CHUNK_FRAMES", "encoder_context_frames", "decoder_context_frames",
-    "encode_stream", "decode_stream", "encode_chunked", "decode_chunked", "encode_batch",
+    "encode_stream", "decode_stream", "encode_chunked", "decode_chunked", "encode_batch", "model_device", "encoder_for",
 ]
 
 DEFAULT_CHUNK_FRAMES = 250
@@ -52,9 +54,8 @@ def decoder_context_frames(model) -> int:
 
 
 def _check_chunking(chunk_frames: int, context: int) -> None:
-    if isinstance(chunk_frames, bool) or not isinstance(chunk_frames, int) or chunk_frames < 1:
-        raise ValueError(f"chunk_frames must be a positive int, got {chunk_frames!r}")
-    if isinstance(context, bool) or not isinstance(context, int) or context < 0:
+    positive_int("chunk_frames", chunk_frames)
+    if not is_int(context) or context < 0:
         raise ValueError(f"context must be a non-negative int, got {context!r}")
 
 
@@ -96,8 +97,17 @@ class _Buffer:
         self.start = pos
 
 
-def _model_device(model: torch.nn.Module) -> torch.device:
+def model_device(model: torch.nn.Module) -> torch.device:
+    """The device ``model``'s weights are on (its first parameter's)."""
     return next(model.parameters()).device
+
+
+def encoder_for(model, exact: bool) -> tuple[torch.nn.Module, torch.dtype]:
+    """``(encoder, dtype of its input)``: ``model`` itself in float32, or with ``exact`` a float64
+    copy in eval mode (codes that do not depend on the chunking; the caller's model is untouched)."""
+    if exact:
+        return copy.deepcopy(model).to(torch.float64).eval(), torch.float64
+    return model, torch.float32
 
 
 @torch.inference_mode()
@@ -127,9 +137,8 @@ def encode_stream(model, blocks: Iterable[torch.Tensor], length: int, n_q: int,
         raise ValueError("cannot encode an empty signal")
     hop = model.hop_length
     frames = math.ceil(length / hop)
-    device = _model_device(model)
-    dtype = torch.float64 if exact else torch.float32
-    encoder = copy.deepcopy(model).to(dtype).eval() if exact else model
+    device = model_device(model)
+    encoder, dtype = encoder_for(model, exact)
     buf = _Buffer(blocks, length)
     for a in range(0, frames, chunk_frames):
         b = min(a + chunk_frames, frames)
@@ -160,7 +169,7 @@ def decode_stream(model, codes: torch.Tensor, length: int,
     frames = codes.shape[-1]
     if not 0 <= length <= frames * hop:
         raise ValueError(f"length {length} does not fit {frames} frames of {hop} samples")
-    device = _model_device(model)
+    device = model_device(model)
     for a in range(0, frames, chunk_frames):
         if a * hop >= length:
             break
@@ -204,9 +213,8 @@ def encode_batch(model, wavs: list[torch.Tensor], n_q: int | None = None,
     n_q = model.n_q if n_q is None else n_q
     if any(w.dim() != 2 or w.shape[-1] < 1 for w in wavs):
         raise ValueError(f"each signal must be [C, T] with T >= 1, got {[tuple(w.shape) for w in wavs]}")
-    dtype = torch.float64 if exact else torch.float32
-    encoder = copy.deepcopy(model).to(dtype).eval() if exact else model
-    device, hop = _model_device(model), model.hop_length
+    encoder, dtype = encoder_for(model, exact)
+    device, hop = model_device(model), model.hop_length
     ctx = encoder_context_frames(model)
 
     def run(rows: list[torch.Tensor]) -> list[torch.Tensor]:

@@ -23,11 +23,12 @@ from typing import IO
 
 import torch
 
+from rotcodec.checks import is_int
 from rotcodec.coding.chunks import DEFAULT_CHUNK_FRAMES, decode_stream, encode_stream, encoder_context_frames
 from rotcodec.coding.conditioning import GAIN_FRAMES, MAX_DB, MIN_DB, STEP_DB, ConditionStream, apply_gains, num_blocks
 from rotcodec.coding.progress import Progress
-from rotcodec.coding.resampling import check_resampling, resample_stream, resampled_length
-from rotcodec.errors import AudioError, FormatError
+from rotcodec.coding.resampling import check_resampling, resample_stream, resampled_length, take
+from rotcodec.errors import AudioError, FormatError, OtherModel
 from rotcodec.io.container import Header, read_header, read_rcq_gains, write_rcq
 from rotcodec.model.codec import MODEL_VERSION
 from rotcodec.model.loading import weights_hash
@@ -35,7 +36,7 @@ from rotcodec.quantize.codes import check_codes
 from rotcodec.text import counted
 
 __all__ = [
-    "model_id", "code_bits", "other_model_message", "check_header", "check_beam", "check_gains", "encode_audio",
+    "model_id", "code_bits", "other_model", "check_header", "check_beam", "check_gains", "encode_audio",
     "encode_to_rcq", "read_checked", "decode_rcq", "ungain_stream",
 ]
 
@@ -53,18 +54,18 @@ def code_bits(model) -> int:
     return max(1, math.ceil(math.log2(model.config.quantizer.codebook_size) - 1e-12))
 
 
-def other_model_message(what: str, made_by: str, made_hash: str | None, used: str, used_hash: str,
-                        given: bool) -> str:
-    """Why ``what`` (``"this file"``) cannot be decoded: model ``made_by`` (weights ``made_hash``)
-    made it, not ``used`` (weights ``used_hash``). ``given``: the caller named ``used``; otherwise it
-    is the bundled model tried for want of one, and the message says no model was given. Either
-    way it says how to pass the right one, ``model=PATH`` (the CLI words it ``--model PATH``)."""
+def other_model(what: str, made_by: str, made_hash: str | None, used: str, used_hash: str,
+                given: bool) -> OtherModel:
+    """The error for ``what`` (``"this file"``) that cannot be decoded: model ``made_by`` (weights
+    ``made_hash``) made it, not ``used`` (weights ``used_hash``). ``given``: the caller named
+    ``used``; otherwise it is the bundled model tried for want of one, and the message says no model
+    was given. Either way it says how to pass the right one (``model=PATH``, ``--model PATH``)."""
     made = f"{what} was made by model {made_by!r} (weights {made_hash or 'unknown'})"
     if given:
-        return (f"{made}, not by the model given ({used!r}, weights {used_hash}); "
-                "decode it with the model that made it (model=PATH)")
-    return (f"{made}; no model was given, and the bundled model {used!r} (weights {used_hash}) did not make it; "
-            "pass the model that made it (model=PATH)")
+        return OtherModel("{made}, not by the model given ({used!r}, weights {used_hash}); "
+                          "decode it with the model that made it ({model})", made=made, used=used, used_hash=used_hash)
+    return OtherModel("{made}; no model was given, and the bundled model {used!r} (weights {used_hash}) did not "
+                      "make it; pass the model that made it ({model})", made=made, used=used, used_hash=used_hash)
 
 
 def check_header(header: Header, model, model_hash: str | None = None, given: bool = True) -> None:
@@ -77,8 +78,7 @@ def check_header(header: Header, model, model_hash: str | None = None, given: bo
     """
     model_hash = weights_hash(model) if model_hash is None else model_hash
     if header.model_hash != model_hash:
-        raise FormatError(other_model_message("this file", header.model, header.model_hash, model_id(model),
-                                              model_hash, given))
+        raise other_model("this file", header.model, header.model_hash, model_id(model), model_hash, given)
     problems = []
     if header.sample_rate != model.sample_rate:
         problems.append(f"sample rate {header.sample_rate} Hz, the model's is {model.sample_rate} Hz")
@@ -109,7 +109,7 @@ def check_beam(beam) -> int | None:
     model's own setting, ``config.quantizer.beam``)."""
     if beam is None:
         return None
-    if isinstance(beam, bool) or not isinstance(beam, int) or beam < 1:
+    if not is_int(beam) or beam < 1:
         raise ValueError(f"beam must be an integer >= 1, got {beam!r}")
     return beam
 
@@ -257,20 +257,8 @@ def decode_rcq(model, header: Header, codes: torch.Tensor, progress: bool = Fals
     try:
         ungained = ungain_stream(model_rate_blocks(), gains, header.gain_frames * model.hop_length)
         out = resample_stream(ungained, model_length, model.sample_rate, header.original_sample_rate)
-        yield from _take(out, header.length)
+        yield from take(out, header.length,  # resampling back may give a few more samples
+                        short=lambda got: RuntimeError(f"decoder produced {got} samples, expected {header.length}"))
     finally:
         bar.close()
 
-
-def _take(blocks: Iterable[torch.Tensor], length: int) -> Iterator[torch.Tensor]:
-    """The first ``length`` samples of a stream (resampling back may give a few more)."""
-    got = 0
-    for block in blocks:
-        block = block[:, : length - got]
-        if block.shape[-1]:
-            got += block.shape[-1]
-            yield block
-        if got >= length:
-            return
-    if got < length:
-        raise RuntimeError(f"decoder produced {got} samples, expected {length}")

@@ -14,13 +14,13 @@ float rounding.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 import torch
 
 from rotcodec.errors import AudioError
 
-__all__ = ["MAX_KERNEL_ELEMENTS", "check_resampling", "resampled_length", "resample_stream"]
+__all__ = ["MAX_KERNEL_ELEMENTS", "check_resampling", "resampled_length", "resample_stream", "take"]
 
 LOWPASS_FILTER_WIDTH = 6  # torchaudio's defaults (also used by rotcodec.io.resample)
 ROLLOFF = 0.99
@@ -72,7 +72,7 @@ def resample_stream(blocks: Iterable[torch.Tensor], length: int, orig_sr: int, n
         ValueError: the stream holds fewer than ``length`` samples.
     """
     if orig_sr == new_sr:
-        yield from _exactly(blocks, length)
+        yield from take(blocks, length)
         return
     check_resampling(orig_sr, new_sr)
     import torchaudio  # deferred: only resampling needs torchaudio
@@ -87,7 +87,7 @@ def resample_stream(blocks: Iterable[torch.Tensor], length: int, orig_sr: int, n
 
     parts: list[torch.Tensor] = []
     buf_start = buf_end = 0
-    source = iter(_exactly(blocks, length))
+    source = iter(take(blocks, length))
     for s in range(0, length, segment):
         e = min(s + segment, length)
         lo, hi = max(0, s - margin), min(length, e + margin)
@@ -107,15 +107,18 @@ def resample_stream(blocks: Iterable[torch.Tensor], length: int, orig_sr: int, n
         buf_start = keep
 
 
-def _exactly(blocks: Iterable[torch.Tensor], length: int) -> Iterator[torch.Tensor]:
-    """The blocks cut to ``length`` samples in all; ValueError when they hold fewer."""
+def take(blocks: Iterable[torch.Tensor], length: int,
+         short: Callable[[int], Exception] | None = None) -> Iterator[torch.Tensor]:
+    """The first ``length`` samples of a stream of ``[C, n]`` blocks (no block is pulled once they
+    are in); a stream that holds fewer raises ``short(got)``, by default a ValueError."""
+    if length <= 0:
+        return
     got = 0
     for block in blocks:
-        if got >= length:
-            break
         block = block[:, : length - got]
-        got += block.shape[-1]
         if block.shape[-1]:
+            got += block.shape[-1]
             yield block
-    if got < length:
-        raise ValueError(f"audio stream ended after {got} samples, expected {length}")
+        if got >= length:
+            return
+    raise ValueError(f"audio stream ended after {got} samples, expected {length}") if short is None else short(got)

@@ -38,10 +38,10 @@ independently, as a batch.
 
 from __future__ import annotations
 
-import copy
-
 import torch
 
+from rotcodec.checks import is_int, positive_int
+from rotcodec.coding.chunks import encoder_for, model_device
 from rotcodec.coding.conditioning import GAIN_FRAMES, ConditionStream, apply_gains
 from rotcodec.coding.pipeline import check_gains
 from rotcodec.errors import FormatError
@@ -51,13 +51,8 @@ __all__ = ["StreamDecoder", "StreamEncoder"]
 
 
 def _check_min_frames(min_frames: int) -> int:
-    if isinstance(min_frames, bool) or not isinstance(min_frames, int) or min_frames < 1:
-        raise ValueError(f"min_frames must be a positive int, got {min_frames!r}")
+    positive_int("min_frames", min_frames)
     return min_frames
-
-
-def _device(model: torch.nn.Module) -> torch.device:
-    return next(model.parameters()).device
 
 
 def _start_stream(stream, model, context: int, min_frames: int) -> None:
@@ -102,7 +97,7 @@ class StreamDecoder:
 
     def __init__(self, model, min_frames: int = 1, gain_frames: int = 0):
         _start_stream(self, model, model.decoder_context_frames(), min_frames)
-        if isinstance(gain_frames, bool) or not isinstance(gain_frames, int) or gain_frames < 0:
+        if not is_int(gain_frames) or gain_frames < 0:
             raise ValueError(f"gain_frames must be a non-negative int, got {gain_frames!r}")
         self.gain_frames = gain_frames
         self._gains: list[torch.Tensor] = []  # [C, b] int8 codes pushed so far
@@ -207,7 +202,7 @@ class StreamDecoder:
         lo = max(0, a - self.context)
         hi = min(self._received, b + self.context)
         window = self._codes[..., lo - self._start: hi - self._start]
-        wav = self.model.decode(window.to(_device(self.model)))[:, 0]  # [C, (hi - lo) * hop]
+        wav = self.model.decode(window.to(model_device(self.model)))[:, 0]  # [C, (hi - lo) * hop]
         out = wav[:, (a - lo) * hop: (b - lo) * hop].float().cpu()
         if self.gain_frames:
             if len(self._gains) > 1:
@@ -251,7 +246,7 @@ class StreamEncoder:
         self.gain_frames = GAIN_FRAMES if condition else 0
         self._cond: ConditionStream | None = None  # made at the first push (it needs C)
         self._gains_taken = 0
-        self._encoder = copy.deepcopy(model).double().eval() if exact else model
+        self._encoder, self._dtype = encoder_for(model, self.exact)
         self._wav: torch.Tensor | None = None  # [C, n]: conditioned samples from absolute sample _start on
         self._channels = 0
         # _received counts samples ready to encode (conditioned, when conditioning); _emitted frames.
@@ -346,8 +341,7 @@ class StreamEncoder:
         lo = max(0, a - self.context)
         hi = min(self._received, (b + self.context) * hop)
         window = self._wav[:, lo * hop - self._start: hi - self._start]
-        dtype = torch.float64 if self.exact else torch.float32
-        x = window.to(device=_device(self._encoder), dtype=dtype)[:, None]  # [C, 1, n]; encode pads the end
+        x = window.to(device=model_device(self._encoder), dtype=self._dtype)[:, None]  # [C, 1, n]; encode pads the end
         codes = self._encoder.encode(x, self.n_q)[..., a - lo: b - lo].cpu()
         self._emitted = b
         keep_from = max(0, b - self.context) * hop

@@ -16,10 +16,12 @@ from rotcodec.io.bitpack import pack_codes, packed_size, unpack_codes
 from rotcodec.io.container import (
     FORMAT_VERSION,
     MAGIC,
+    PAYLOAD_BITPACKED,
     Header,
     dumps,
     loads,
     loads_gains,
+    peek_version,
     rcq_size,
     read_header,
     read_rcq,
@@ -28,8 +30,8 @@ from rotcodec.io.container import (
 )
 
 __all__ = [
-    "FORMAT_VERSION", "MAGIC", "AudioWriter", "Header", "audio_info", "dumps",
-    "iter_audio_blocks", "loads", "loads_gains", "pack_codes", "packed_size", "rcq_size", "read_audio",
+    "FORMAT_VERSION", "MAGIC", "PAYLOAD_BITPACKED", "AudioWriter", "Header", "audio_info", "dumps",
+    "iter_audio_blocks", "loads", "loads_gains", "pack_codes", "peek_version", "packed_size", "rcq_size", "read_audio",
     "read_header", "read_rcq", "read_rcq_gains", "resample", "to_tensor_2d", "unpack_codes", "write_audio",
     "write_rcq",
 ]

@@ -1,10 +1,49 @@
-"""The ``.rcq`` token file: a small validated JSON header plus bit-packed codes, CRC-protected.
+"""The ``.rcq`` token file: a small validated header plus bit-packed codes, CRC-protected.
 
 Upper layer of the file format (``bitpack.py`` is the lower one); works on any ``IO[bytes]``
-and never imports the model. Layout (format 2), little endian::
+and never imports the model. Every format starts with the same five bytes::
 
     magic        4 bytes  b"RCQ\\x89"
-    version      uint8    FORMAT_VERSION (2; format-1 files are read too)
+    version      uint8    1, 2 or 3 (writers write FORMAT_VERSION = 3 unless told otherwise)
+
+Format 3 (the default since issue 38: a binary header of 72 bytes for the bundled model, where
+format 2's JSON took 185), little endian, fixed-width ``struct`` fields::
+
+    coding       uint8    how the payload is coded: 0 = bit-packed codes (PAYLOAD_BITPACKED), the
+                          only coding this reader knows; any other value is a FormatError (room for
+                          entropy-coded payloads, which will name their context model after the hash)
+    channels     uint8    C, 1..64
+    n_q          uint8    stages, 1..64
+    bits         uint8    bits per code, 1..16
+    sample_rate  uint32   the model's rate in Hz
+    orig_sr      uint32   the input audio's rate in Hz
+    frame_rate   float64  code frames per second (exact: the value the model reports)
+    frames       uint32   F, code frames per channel
+    length       uint64   original length in samples at orig_sr
+    chunk_frames uint32   frames per independently coded chunk (0 = not chunked)
+    chunk_overlap uint16  context between chunks, in frames
+    gain_frames  uint16   frames per gain block (0 = no gains)
+    model_len    uint8    bytes of the model id, 1..255
+    model        model_len bytes of UTF-8 (the id, e.g. "stft16k-cpu@1")
+    hash_len     uint8    hex digits of the weights hash, 0..64
+    hash         ceil(hash_len / 2) bytes: the digits two per byte, high nibble first (an odd
+                          count leaves the last low nibble 0). The whole hash that
+                          ``rotcodec.model.loading.weights_hash`` gives (16 digits, 8 bytes) is
+                          stored, so the check against the model is the full check of format 2.
+    header_crc   uint32   zlib.crc32 of every byte from the magic to the end of the hash
+    gains        as in format 2
+    payload      as in format 2 (coding 0)
+    payload_crc  uint32   zlib.crc32(gains + payload)
+    (end of file; trailing bytes are an error)
+
+The header is self-delimiting, each length read from one byte, and with its CRC at most
+5 + 40 + 256 + 33 + 4 = 338 bytes, so nothing larger is read before the header CRC is checked. Header values a
+format-3 field cannot hold (frames or chunk_frames >= 2**32, chunk_overlap or gain_frames >=
+2**16, a model id over 255 UTF-8 bytes) are refused by the writer with ValueError; such files
+can still be written as format 2 (``version=2``).
+
+Format 2, after the version byte::
+
     header_len   uint32   length of the JSON header in bytes (<= MAX_HEADER_BYTES)
     header       compact UTF-8 JSON object (see Header; short keys keep files near nominal rate)
     header_crc   uint32   zlib.crc32(header)
@@ -21,6 +60,7 @@ stored block-major, as ``[B, C]``. They cost one byte per channel and second at 
 
 Format 1 (files written before gains) is format 2 without the header key ``g`` (gain_frames) and without
 the gains: such a file reads as ``gain_frames = 0``, no gains, and decodes as it always did.
+Formats 1 and 2 are read as they always were; format 2 can still be written (``version=2``).
 
 Every malformed input raises :class:`~rotcodec.errors.FormatError` and nothing else, and the
 reader checks the payload size the header claims against the real stream before allocating it.
@@ -45,16 +85,32 @@ from rotcodec.errors import FormatError
 from rotcodec.io.bitpack import pack_codes, packed_size, unpack_codes
 
 __all__ = [
-    "FORMAT_VERSION", "MAGIC", "MAX_HEADER_BYTES", "MAX_CODES", "Header",
-    "dumps", "loads", "loads_gains", "rcq_size", "read_header", "read_rcq", "read_rcq_gains", "write_rcq",
+    "FORMAT_VERSION", "MAGIC", "MAX_HEADER_BYTES", "MAX_CODES", "PAYLOAD_BITPACKED", "Header",
+    "dumps", "loads", "loads_gains", "peek_version", "rcq_size", "read_header", "read_rcq", "read_rcq_gains",
+    "write_rcq",
 ]
 
 MAGIC = b"RCQ\x89"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
+"""The format writers write by default; every version from 1 up to it is read."""
+_WRITABLE = (2, 3)
 _V1_FIELDS = ("gain_frames",)  # fields a format-1 header lacks (they read as 0)
 MAX_HEADER_BYTES = 16384
-_PREFIX = struct.Struct("<4sBI")  # magic, version, header_len
+"""Largest JSON header (formats 1 and 2) in bytes."""
+_MAGIC_VERSION = struct.Struct("<4sB")
+_JSON_LEN = struct.Struct("<I")  # formats 1-2: header_len
 _CRC = struct.Struct("<I")
+_BYTE = struct.Struct("<B")
+# Format 3: coding, channels, n_q, bits, sample_rate, orig_sr, frame_rate, frames, length,
+# chunk_frames, chunk_overlap, gain_frames (see the module docstring).
+_FIXED3 = struct.Struct("<BBBBIIdIQIHH")
+_FIXED3_FIELDS = ("channels", "n_q", "bits", "sample_rate", "original_sample_rate", "frame_rate", "frames",
+                  "length", "chunk_frames", "chunk_overlap", "gain_frames")
+_FIXED3_LIMITS = {"frames": 2**32 - 1, "chunk_frames": 2**32 - 1, "chunk_overlap": 2**16 - 1,
+                  "gain_frames": 2**16 - 1}  # the fields narrower than Header's own range
+PAYLOAD_BITPACKED = 0
+"""Format-3 payload coding 0: the codes bit-packed by :mod:`rotcodec.io.bitpack` (the only one yet)."""
+_CODINGS = {PAYLOAD_BITPACKED: "bit-packed"}
 _CHUNK = 1 << 20  # bytes read at a time from a stream, so allocation follows real data
 
 
@@ -228,16 +284,39 @@ def _remaining(f: IO[bytes]) -> int | None:
     return end - pos
 
 
-def _encode_header(header: Header) -> bytes:
+def _check_version(version) -> int:
+    if isinstance(version, bool) or not isinstance(version, int) or version not in _WRITABLE:
+        raise ValueError(f"can write .rcq formats {', '.join(map(str, _WRITABLE))}, not {version!r}")
+    return version
+
+
+def _encode_header(header: Header, version: int = FORMAT_VERSION) -> bytes:
+    """Everything from the magic to the end of the header CRC, for a format-``version`` file."""
     if not isinstance(header, Header):
         raise TypeError(f"header must be a Header, got {type(header).__name__}")
-    text = json.dumps(header.to_json(), separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-    return text.encode("utf-8")
+    if _check_version(version) == 2:
+        text = json.dumps(header.to_json(), separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+        raw = text.encode("utf-8")
+        return _MAGIC_VERSION.pack(MAGIC, 2) + _JSON_LEN.pack(len(raw)) + raw + _CRC.pack(zlib.crc32(raw))
+    for name, hi in _FIXED3_LIMITS.items():
+        if getattr(header, name) > hi:
+            raise ValueError(f"{name} = {getattr(header, name)} does not fit format 3 (at most {hi}); "
+                             "write it as format 2 (version=2)")
+    model = header.model.encode("utf-8")
+    if len(model) > 255:
+        raise ValueError(f"model id of {len(model)} UTF-8 bytes does not fit format 3 (at most 255); "
+                         "write it as format 2 (version=2)")
+    digits = header.model_hash
+    packed_hash = bytes.fromhex(digits + "0" * (len(digits) % 2))
+    raw = (_MAGIC_VERSION.pack(MAGIC, 3)
+           + _FIXED3.pack(PAYLOAD_BITPACKED, *(getattr(header, name) for name in _FIXED3_FIELDS))
+           + _BYTE.pack(len(model)) + model + _BYTE.pack(len(digits)) + packed_hash)
+    return raw + _CRC.pack(zlib.crc32(raw))
 
 
-def rcq_size(header: Header) -> int:
+def rcq_size(header: Header, version: int = FORMAT_VERSION) -> int:
     """Exact size in bytes of the ``.rcq`` file :func:`write_rcq` writes for ``header``."""
-    return (_PREFIX.size + len(_encode_header(header)) + 2 * _CRC.size + header.num_gains
+    return (len(_encode_header(header, version)) + _CRC.size + header.num_gains
             + packed_size(header.num_codes, header.bits))
 
 
@@ -267,8 +346,8 @@ def _gain_bytes(header: Header, gains) -> bytes:
     return np.ascontiguousarray(arr.T.astype(np.int8)).tobytes()
 
 
-def write_rcq(f: IO[bytes], header: Header, codes, gains=None) -> int:
-    """Write one ``.rcq`` file (format :data:`FORMAT_VERSION`) to ``f``.
+def write_rcq(f: IO[bytes], header: Header, codes, gains=None, version: int = FORMAT_VERSION) -> int:
+    """Write one ``.rcq`` file (format ``version``, by default :data:`FORMAT_VERSION`) to ``f``.
 
     Args:
         f: binary stream opened for writing.
@@ -278,14 +357,16 @@ def write_rcq(f: IO[bytes], header: Header, codes, gains=None) -> int:
             ``0 .. 2**header.bits - 1``.
         gains: integer array or tensor ``[C, B]`` of int8 gain codes with
             ``B == header.gain_blocks``; required when ``header.gain_frames > 0``, else None.
+        version: 3 (the compact binary header) or 2 (the JSON header of older rotcodecs).
 
     Returns:
-        Number of bytes written (equal to ``rcq_size(header)``).
+        Number of bytes written (equal to ``rcq_size(header, version)``).
 
     Raises:
-        ValueError: codes or gains of the wrong shape, dtype or range (a programming error).
+        ValueError: codes or gains of the wrong shape, dtype or range, a version that cannot be
+            written, or a header value format 3 cannot hold (a programming error).
     """
-    header_bytes = _encode_header(header)
+    header_bytes = _encode_header(header, version)
     arr = _as_numpy(codes)
     expected = (header.channels, header.n_q, header.frames)
     if arr.shape != expected:
@@ -295,9 +376,7 @@ def write_rcq(f: IO[bytes], header: Header, codes, gains=None) -> int:
     gain_bytes = _gain_bytes(header, gains)
     payload = pack_codes(arr.transpose(2, 0, 1), header.bits)  # frame-major [F, C, n_q]
     parts = (
-        _PREFIX.pack(MAGIC, FORMAT_VERSION, len(header_bytes)),
         header_bytes,
-        _CRC.pack(zlib.crc32(header_bytes)),
         gain_bytes,
         payload,
         _CRC.pack(zlib.crc32(payload, zlib.crc32(gain_bytes))),
@@ -329,30 +408,81 @@ def _decode_header(raw: bytes, version: int) -> Header:
     return Header.from_json(obj, version)
 
 
-def read_header(f: IO[bytes]) -> Header:
-    """Read and validate the start of a ``.rcq`` file (magic .. header_crc) from ``f``.
-
-    Leaves ``f`` positioned at the gains (or, without gains, the payload). Cheap: reads at most ``MAX_HEADER_BYTES + 13``
-    bytes, so it suits ``info``-style commands.
-
-    Raises:
-        FormatError: wrong magic, unsupported version, truncation, bad CRC or bad header.
-    """
-    prefix = f.read(_PREFIX.size)
+def _read_version(f: IO[bytes]) -> int:
+    """Read and check the magic and version byte; return the version (1..FORMAT_VERSION)."""
+    prefix = f.read(_MAGIC_VERSION.size)
     if prefix[:4] != MAGIC[: len(prefix[:4])]:
         raise FormatError("not a rotcodec .rcq file (wrong magic bytes)")
     if not prefix:
         raise FormatError("empty input: not a rotcodec .rcq file")
-    if len(prefix) < _PREFIX.size:
+    if len(prefix) < _MAGIC_VERSION.size:
         raise FormatError(f"truncated .rcq file: {len(prefix)} bytes, shorter than the fixed prefix")
-    _, version, header_len = _PREFIX.unpack(prefix)
+    version = prefix[4]
     if version > FORMAT_VERSION:
         raise FormatError(
             f".rcq file made by a newer rotcodec (format {version}); upgrade rotcodec to read it "
-            f"(this one reads format {FORMAT_VERSION})"
+            f"(this one reads formats 1 to {FORMAT_VERSION})"
         )
     if version < 1:
         raise FormatError(f"unsupported .rcq format version {version}")
+    return version
+
+
+def peek_version(f: IO[bytes]) -> int:
+    """The format version of the ``.rcq`` file at the position of the seekable stream ``f``
+    (magic checked; the position is left unchanged). FormatError as :func:`read_header`."""
+    start = f.tell()
+    try:
+        return _read_version(f)
+    finally:
+        f.seek(start)
+
+
+def _read_header_v3(f: IO[bytes]) -> Header:
+    """The format-3 header after the version byte, through its CRC (at most 333 bytes read)."""
+    fixed = _read_exact(f, _FIXED3.size, "header")
+    model_len = _read_exact(f, 1, "header (model id length)")
+    if model_len[0] == 0:
+        raise FormatError("invalid .rcq header: empty model id")
+    model = _read_exact(f, model_len[0], "header (model id)")
+    hash_len = _read_exact(f, 1, "header (hash length)")
+    if hash_len[0] > 64:
+        raise FormatError(f"invalid .rcq header: weights hash of {hash_len[0]} hex digits (at most 64)")
+    packed_hash = _read_exact(f, (hash_len[0] + 1) // 2, "header (weights hash)")
+    (crc,) = _CRC.unpack(_read_exact(f, _CRC.size, "header CRC"))
+    raw = _MAGIC_VERSION.pack(MAGIC, 3) + fixed + model_len + model + hash_len + packed_hash
+    if crc != zlib.crc32(raw):
+        raise FormatError("corrupt .rcq file: header CRC mismatch")
+    coding, *values = _FIXED3.unpack(fixed)
+    if coding not in _CODINGS:
+        raise FormatError(f"unsupported .rcq payload coding {coding} (this rotcodec reads "
+                          + ", ".join(f"{k} = {v}" for k, v in _CODINGS.items()) + "); upgrade rotcodec to read it")
+    try:
+        model_id = model.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise FormatError(f"invalid .rcq header: model id is not UTF-8 ({err.reason})") from None
+    digits = packed_hash.hex()
+    if len(digits) > hash_len[0]:  # an odd digit count: the padding nibble must be 0
+        if digits[-1] != "0":
+            raise FormatError("invalid .rcq header: non-zero padding after the weights hash")
+        digits = digits[:-1]
+    return Header(model=model_id, model_hash=digits, **dict(zip(_FIXED3_FIELDS, values)))
+
+
+def read_header(f: IO[bytes]) -> Header:
+    """Read and validate the start of a ``.rcq`` file (magic .. header_crc) from ``f``.
+
+    Leaves ``f`` positioned at the gains (or, without gains, the payload). Cheap: reads at most
+    ``MAX_HEADER_BYTES + 13`` bytes (format 2; 338 in format 3), so it suits ``info``-style commands.
+
+    Raises:
+        FormatError: wrong magic, unsupported version or payload coding, truncation, bad CRC or
+            bad header.
+    """
+    version = _read_version(f)
+    if version == 3:
+        return _read_header_v3(f)
+    (header_len,) = _JSON_LEN.unpack(_read_exact(f, _JSON_LEN.size, "header length"))
     if header_len > MAX_HEADER_BYTES:
         raise FormatError(f"invalid .rcq file: header of {header_len} bytes exceeds {MAX_HEADER_BYTES}")
     raw = _read_exact(f, header_len, "header")
@@ -405,10 +535,11 @@ def read_rcq(f: IO[bytes]) -> tuple[Header, np.ndarray]:
     return header, codes
 
 
-def dumps(header: Header, codes, gains=None) -> bytes:
-    """Serialise ``header``, ``codes [C, n_q, F]`` and ``gains [C, B]`` to ``.rcq`` bytes (see :func:`write_rcq`)."""
+def dumps(header: Header, codes, gains=None, version: int = FORMAT_VERSION) -> bytes:
+    """Serialise ``header``, ``codes [C, n_q, F]`` and ``gains [C, B]`` to format-``version`` ``.rcq``
+    bytes (see :func:`write_rcq`)."""
     buf = io.BytesIO()
-    write_rcq(buf, header, codes, gains)
+    write_rcq(buf, header, codes, gains, version)
     return buf.getvalue()
 
 
