@@ -154,7 +154,7 @@ class Codec(nn.Module):
         length = wav.shape[-1]
         z = self.encoder(self._pad(wav))
         with torch.autocast(device_type=z.device.type, enabled=False):
-            res = self.quantizer(z.float(), n_q, metrics)
+            res = self.quantizer(z.float() if z.dtype in (torch.float16, torch.bfloat16) else z, n_q, metrics)
         out = self.decoder(res.quantized)[..., :length]
         return CodecOutput(out, res.codes, res.losses, res.metrics, res.n_active)
 
