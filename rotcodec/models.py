@@ -3,7 +3,7 @@
 ::
 
     from rotcodec import models
-    models.bundled_models()          # ["speech16k-cpu", "stft16k-cpu"]
+    models.bundled_models()          # ["audio24k-cpu", "speech16k-cpu", "stft16k-cpu"]
     models.list_models()             # [ModelInfo(name, sample_rate, channels, stages, kbps, about), ...]
     codec = models.load_model("stft16k-cpu")          # a fresh model the caller owns
     codec = models.resolve("runs/mine/model.pt")      # shared, loaded once per file version
