@@ -51,3 +51,23 @@ def test_a_44k_stereo_file_comes_back_at_its_rate_channels_and_length_and_decode
         coded = mel_distance(torch.from_numpy(wav[ch]), torch.from_numpy(est[ch]), 44100)
         silent = mel_distance(torch.from_numpy(wav[ch]), torch.zeros(wav.shape[1]), 44100)
         assert coded < 0.25 * silent, (ch, coded, silent)
+
+
+def test_the_stft24k_preset_at_test_size_and_a_warm_start_from_a_16k_model():
+    from rotcodec import Codec, CodecConfig
+    from rotcodec.model.growth import warm_start_state
+
+    small = {"width": 16, "blocks": 1, "expansion": 2, "latent_dim": 16}
+    cfg24 = CodecConfig.preset("stft24k").with_updates(**small)
+    assert cfg24.sample_rate == 24000 and cfg24.frame_rate == 75.0 and cfg24.quantizer.n_q == 16
+    torch.manual_seed(0)
+    model = Codec(cfg24).train()
+    out = model(torch.randn(2, 1, 24000 // 3 + 7) * 0.1)
+    assert out.wav.shape == (2, 1, 24000 // 3 + 7) and out.codes.shape == (2, 16, 26)
+    # From a 16 kHz model of the same trunk: every tensor of the same name and shape carries over,
+    # the stages it lacks start fresh.
+    cfg16 = CodecConfig.preset("stft16k").with_updates(**small)
+    speech = Codec(cfg16)
+    state, fresh = warm_start_state(speech.state_dict(), Codec(cfg24).state_dict())
+    assert torch.equal(state["decoder.trunk.proj_out.weight"], speech.state_dict()["decoder.trunk.proj_out.weight"])
+    assert fresh and all(k.startswith("quantizer.layers.1") and int(k.split(".")[2]) >= 12 for k in fresh)
