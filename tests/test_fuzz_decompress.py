@@ -21,9 +21,11 @@ import rotcodec
 from rotcodec.errors import FormatError
 from rotcodec.io.container import FORMAT_VERSION, MAGIC, dumps, loads_gains
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+from fuzz_rcq import FIXED3, build3, split3  # noqa: E402  (the fuzz run's own format-3 surgery)
+
 PREFIX = struct.Struct("<4sBI")
 CRC = struct.Struct("<I")
-FIXED3 = struct.Struct("<BBBBIIdIQIHH")  # format 3: coding, C, n_q, bits, rates, fps, frames, len, chunking, g
 FIELDS3 = ("coding", "ch", "n_q", "bits", "sr", "orig_sr", "fps", "frames", "len", "chunk", "overlap", "g")
 ROOT = Path(__file__).resolve().parent.parent
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -58,21 +60,6 @@ def assemble(header_raw: bytes, payload: bytes, header_len: int | None = None) -
             + CRC.pack(zlib.crc32(payload)))
 
 
-def parts3(data: bytes) -> tuple[list, bytes, bytes]:
-    """``(fixed field values, model id + hash with their length bytes, gains + codes)`` of a valid
-    format-3 file."""
-    fixed = list(FIXED3.unpack_from(data, 5))
-    start = 5 + FIXED3.size
-    end = start + 1 + data[start]
-    end += 1 + (data[end] + 1) // 2
-    return fixed, data[start:end], data[end + CRC.size: -CRC.size]
-
-
-def assemble3(fixed: list, strings: bytes, payload: bytes) -> bytes:
-    head = MAGIC + bytes([3]) + FIXED3.pack(*fixed) + strings
-    return head + CRC.pack(zlib.crc32(head)) + payload + CRC.pack(zlib.crc32(payload))
-
-
 def decodes_or_format_error(data: bytes, model) -> torch.Tensor | None:
     try:
         wav, _ = rotcodec.decompress(data, model)
@@ -95,7 +82,7 @@ def test_the_unmutated_file_decodes(valid, valid3, model):
     assert torch.equal(decodes_or_format_error(valid3, model), wav)
     header, payload = parts(valid)
     assert torch.equal(decodes_or_format_error(assemble(json.dumps(header).encode(), payload), model), wav)
-    assert torch.equal(decodes_or_format_error(assemble3(*parts3(valid3)), model), wav)
+    assert torch.equal(decodes_or_format_error(build3(*split3(valid3)), model), wav)
 
 
 RAW_VALUES = st.sampled_from([0, 1, 2, 3, 15, 16, 17, 50, 64, 65, 127, 255, 256, 2**16 - 1, 2**16, 16000, 44100,
@@ -106,12 +93,12 @@ FLOATS = st.floats() | st.sampled_from([50.0, 49.999999, 50.000001, 0.0, -0.0, 1
 @SETTINGS
 @given(index=st.integers(0, len(FIELDS3) - 1), value=RAW_VALUES, fps=FLOATS)
 def test_format3_any_value_in_any_field_decodes_or_is_a_format_error(valid3, model, index, value, fps):
-    fixed, strings, payload = parts3(valid3)
+    fixed, strings, payload = split3(valid3)
     if FIELDS3[index] == "fps":
         fixed[index] = fps
     else:  # the value cut to the field's width, as raw bytes would hold it
         fixed[index] = value % (1 << (8 * struct.calcsize("<" + FIXED3.format[1 + index])))
-    wav = decodes_or_format_error(assemble3(fixed, strings, payload), model)
+    wav = decodes_or_format_error(build3(fixed, strings, payload), model)
     if wav is not None:
         assert wav.shape == (fixed[1], fixed[8])
 
@@ -119,8 +106,8 @@ def test_format3_any_value_in_any_field_decodes_or_is_a_format_error(valid3, mod
 @SETTINGS
 @given(model_id=st.binary(max_size=80), digits=st.integers(0, 255), hash_bytes=st.binary(max_size=40))
 def test_format3_any_model_id_and_hash_decode_or_are_format_errors(valid3, model, model_id, digits, hash_bytes):
-    fixed, strings, payload = parts3(valid3)
-    wav = decodes_or_format_error(assemble3(fixed, bytes([len(model_id)]) + model_id + bytes([digits]) + hash_bytes,
+    fixed, strings, payload = split3(valid3)
+    wav = decodes_or_format_error(build3(fixed, bytes([len(model_id)]) + model_id + bytes([digits]) + hash_bytes,
                                             payload), model)
     assert wav is None  # only the real model id and hash decode with this model
 
