@@ -35,6 +35,7 @@ from pathlib import Path
 import rotcodec
 
 from paired import paired  # benchmarks/paired.py
+from training_round import written_after  # an evaluation is of the weights it was made after
 
 ROOT = Path(__file__).resolve().parent.parent
 PRETRAINED = ROOT / "rotcodec" / "pretrained"
@@ -54,13 +55,16 @@ def run(cmd: list[str]) -> None:
 
 
 def evaluate(model: str, out: Path, tag: str, kbps: tuple[float, ...] = KBPS) -> dict[str, list[dict]]:
-    """``rotcodec eval --json`` of ``model`` on every score folder (cached in ``out``)."""
+    """``rotcodec eval --json`` of ``model`` on every score folder (cached in ``out`` while newer than
+    the model file)."""
     scores = {}
     for folder in SHIP_ON + KEEP:
         target = out / f"eval_{tag}_{folder.replace('/', '_')}.json"
-        if not target.exists():
+        source = Path(model)  # a model file (a bundled name is not one: its evaluations are kept)
+        if not target.exists() or (source.is_file() and not written_after(target, source)):
             run([sys.executable, "-m", "rotcodec", "eval", "--model", model, "--data", str(CORPUS / folder),
-                 "--kbps", ",".join(f"{k:g}" for k in kbps), "--json", str(target), "-q"])
+                 "--kbps", ",".join(f"{k:g}" for k in kbps), "--json", str(target), "-q"]
+                + (["--force"] if target.exists() else []))
         scores[folder] = json.loads(target.read_text())
     return scores
 
