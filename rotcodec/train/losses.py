@@ -8,8 +8,11 @@ import torchaudio
 from torch import nn
 
 from rotcodec.metrics import si_sdr_rows
+from rotcodec.train.loss_terms import compressed_parts, compressed_term, log_mel, log_mel_l1
 
-__all__ = ["MultiScaleMelLoss", "CompressedStftLoss", "magnitude", "waveform_l1", "negative_si_sdr", "generator_adv_loss", "discriminator_adv_loss", "feature_matching_loss"]
+TINY = 1e-24  # floor of |X|^2 under the mel loss's square root
+
+__all__ = ["MultiScaleMelLoss", "CompressedStftLoss", "waveform_l1", "negative_si_sdr", "generator_adv_loss", "discriminator_adv_loss", "feature_matching_loss"]
 
 
 class MultiScaleMelLoss(nn.Module):
@@ -17,8 +20,9 @@ class MultiScaleMelLoss(nn.Module):
 
     Scales are given at 16 kHz as ``(window, n_mels)`` pairs and scaled with the sample rate; each
     is what ``torchaudio.transforms.MelSpectrogram(power=1)`` computes (Hann window, hop window/4,
-    centred with reflection, slaney filters), with the magnitude taken in real arithmetic (see
-    :func:`magnitude`). Float32 with autocast off (the log of small bf16 magnitudes is too coarse).
+    centred with reflection, slaney filters), with the magnitude taken in real arithmetic as
+    ``sqrt(max(re^2 + im^2, 1e-24))``: the same value as complex ``abs`` to float rounding, with a finite
+    gradient at silence. Float32 with autocast off (the log of small bf16 magnitudes is too coarse).
     """
 
     def __init__(self, sample_rate: int, scales: tuple[tuple[int, int], ...] = ((256, 32), (512, 64), (1024, 128), (2048, 128)),
@@ -34,33 +38,24 @@ class MultiScaleMelLoss(nn.Module):
                                                        norm="slaney", mel_scale="slaney")
             self.register_buffer(f"fb{i}", fb.t().contiguous(), persistent=False)  # [n_mels, bins]
 
-    def mel(self, x: torch.Tensor, i: int) -> torch.Tensor:
-        """``x [B, T]`` -> mel magnitudes ``[B, n_mels, frames]`` at scale ``i``."""
+    def spec(self, x: torch.Tensor, i: int) -> torch.Tensor:
+        """``x [B, T]`` -> complex STFT ``[B, bins, frames]`` at scale ``i``."""
         win = self.windows[i]
-        spec = torch.stft(x, n_fft=win, hop_length=win // 4, win_length=win, window=getattr(self, f"window{i}"),
+        return torch.stft(x, n_fft=win, hop_length=win // 4, win_length=win, window=getattr(self, f"window{i}"),
                           center=True, pad_mode="reflect", return_complex=True)
-        return getattr(self, f"fb{i}") @ magnitude(spec)
 
     def forward(self, est: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
-        """``est, ref [B, 1, T]`` -> scalar."""
+        """``est, ref [B, 1, T]`` -> scalar. Each scale's term has its gradient written out
+        (:func:`rotcodec.train.loss_terms.log_mel_l1`): the same values as autograd through the
+        filterbank, the magnitude, the log10 and the mean absolute difference."""
         with torch.autocast(device_type=est.device.type, enabled=False):
             est, ref = est.float().flatten(1), ref.float().flatten(1)
             total = est.new_zeros(())
             for i in range(len(self.windows)):
-                a = torch.log10(self.mel(est, i).clamp_min(self.floor))
-                b = torch.log10(self.mel(ref, i).clamp_min(self.floor))
-                total = total + (a - b).abs().mean()
+                fb = getattr(self, f"fb{i}")
+                target = log_mel(self.spec(ref, i), fb, self.floor, TINY)
+                total = total + log_mel_l1(self.spec(est, i), fb, target, self.floor, TINY)
             return total / len(self.windows)
-
-
-def magnitude(spec: torch.Tensor, tiny: float = 1e-24) -> torch.Tensor:
-    """``|X|`` of a complex tensor as ``sqrt(re^2 + im^2)`` in real arithmetic: the same value as
-    ``spec.abs()`` to float rounding, at a fraction of its cost forward and backward (complex
-    ``abs`` and its ``sgn`` backward were a quarter of the loss time on the CPU). The squared
-    magnitude is floored at ``tiny`` so that the square root has a finite gradient at silence
-    (``abs`` gives 0 there; this gives 1e-12, far below every floor applied after it)."""
-    re, im = spec.real, spec.imag
-    return (re * re + im * im).clamp_min(tiny).sqrt()
 
 
 class CompressedStftLoss(nn.Module):
@@ -88,27 +83,21 @@ class CompressedStftLoss(nn.Module):
             self.register_buffer(f"window{i}", torch.hann_window(w), persistent=False)
 
     def forward(self, est: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
-        """``est, ref [B, 1, T]`` -> scalar."""
+        """``est, ref [B, 1, T]`` -> scalar. Each resolution's term has its gradient written out
+        (:func:`rotcodec.train.loss_terms.compressed_term`): the same values as autograd through
+        the expression above, computed from ``|X|^2`` in real arithmetic."""
         with torch.autocast(device_type=est.device.type, enabled=False):
             est, ref = est.float().flatten(1), ref.float().flatten(1)
             total = est.new_zeros(())
             for i, (w, h) in enumerate(self.resolutions):
-                (are, aim, ma), (bre, bim, mb) = (self._compressed(x, w, h, getattr(self, f"window{i}"))
-                                                  for x in (est, ref))
-                total = total + ((are - bre).square() + (aim - bim).square()).mean() + (ma - mb).square().mean()
+                a, b = (self._spec(x, w, h, getattr(self, f"window{i}")) for x in (est, ref))
+                total = total + compressed_term(a, compressed_parts(b, self.power, self.floor), self.power, self.floor)
             return total / len(self.resolutions)
 
-    def _compressed(self, x: torch.Tensor, window: int, hop: int, w: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """``x [B, T]`` -> the compressed complex STFT ``X |X|^(c-1)`` as real and imaginary parts and the
-        compressed magnitude ``|X|^c`` (each ``[B, K, N]``), ``|X|`` floored. Computed from ``|X|^2``
-        in real arithmetic: the same values as with complex ``abs`` to float rounding, and about
-        twice as fast forward and backward on the CPU."""
-        spec = torch.stft(x, n_fft=window, hop_length=hop, win_length=window, window=w, center=True,
+    @staticmethod
+    def _spec(x: torch.Tensor, window: int, hop: int, w: torch.Tensor) -> torch.Tensor:
+        return torch.stft(x, n_fft=window, hop_length=hop, win_length=window, window=w, center=True,
                           return_complex=True)
-        re, im = spec.real, spec.imag
-        power2 = (re * re + im * im).clamp_min(self.floor ** 2)  # |X|^2, floored as |X| >= floor
-        scale = power2.pow((self.power - 1.0) / 2)
-        return re * scale, im * scale, power2.pow(self.power / 2)
 
 
 def waveform_l1(est: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
