@@ -44,6 +44,19 @@ def train_command(code: Path, out: Path, steps: int, log_every: int, procs: int)
     return cmd + [x for s in sets for x in ("--set", s)]
 
 
+def cpu_facts() -> str:
+    """The CPU's model name and whether it has the bf16 instructions oneDNN uses (Linux)."""
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return platform.processor() or platform.machine()
+    name = next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")), "?")
+    flags = set(next((line.split(":", 1)[1].split() for line in info.splitlines() if line.startswith("flags")), []))
+    have = [f for f in ("avx512f", "avx512_bf16", "amx_bf16", "amx_tile") if f in flags]
+    missing = [f for f in ("amx_bf16",) if f not in flags]
+    return f"{os.cpu_count()} CPU cores, {name}; flags: {' '.join(have)}" + (f"; no {' '.join(missing)}" if missing else "")
+
+
 def window_rate(log: Path) -> tuple[float, int]:
     """Steps per second between the first and the last logged training steps after step 1 (each row's
     ``steps_per_s`` is steps since the start over seconds since the start, so each row gives its time)."""
@@ -51,6 +64,16 @@ def window_rate(log: Path) -> tuple[float, int]:
     rows = [r for r in rows if r.get("split") == "train" and r["step"] > 1]
     (s0, r0), (s1, r1) = (rows[0]["step"], rows[0]["steps_per_s"]), (rows[-1]["step"], rows[-1]["steps_per_s"])
     return (s1 - s0) / (s1 / r1 - s0 / r0), s1 - s0
+
+
+def with_speedups(rows: list[dict]) -> list[dict]:
+    """Each row of other code with ``speedup``: its steps/s over the baseline's on as many cores."""
+    base = {r["processes"] * r["threads_per_process"]: r["steps_per_s"] for r in rows if r["code"].startswith("before")}
+    for r in rows:
+        cores = r["processes"] * r["threads_per_process"]
+        if not r["code"].startswith("before") and cores in base:
+            r["speedup"] = round(r["steps_per_s"] / base[cores], 2)
+    return rows
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -89,9 +112,9 @@ def main(argv: list[str] | None = None) -> int:
         path = Path(args.json)
         doc = json.loads(path.read_text()) if path.exists() else {"about": __doc__.split("\n\n")[0].replace("\n", " ")}
         keep = [r for r in doc.get("rows", []) if not any(r["code"] == n["code"] and r["setting"] == n["setting"] for n in rows)]
-        doc.update(machine=f"{os.cpu_count()} CPU cores, {platform.processor() or platform.machine()}",
+        doc.update(machine=cpu_facts(),
                    command="python benchmarks/trainer_speed.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-                   rows=keep + rows)
+                   rows=with_speedups(keep + rows))
         path.write_text(json.dumps(doc, indent=1) + "\n")
     return 0
 
