@@ -36,13 +36,15 @@ def run_facts(run: Path) -> dict:
             "blocks": codec.config.blocks, "parameters": sum(p.numel() for p in codec.parameters())}
 
 
-def bench(model: Path, out: Path) -> list[dict]:
-    """``rotcodec bench`` of one model at batch 1 (EnCodec 24 kHz in the same run)."""
+def bench(model: Path, out: Path) -> dict:
+    """``rotcodec bench`` of one model at batch 1 and EnCodec 24 kHz in the same run: their rows
+    (x real time) and the round-trip speed ratio."""
     if not out.exists():
         subprocess.run([sys.executable, "-m", "rotcodec", "bench", "--model", str(model), "--batch", "1",
                         "--kbps", "3,6", "--json", str(out)], check=True)
     data = json.loads(out.read_text())
-    return [r for r in data["model"] if r["batch"] == 1]
+    return {"rotcodec": [r for r in data["model"] if r["batch"] == 1], "encodec": data["encodec"],
+            "ratio": data["ratio"], "machine": data["machine"]}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -50,6 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--same", required=True, help="run folder of the same-size arm")
     p.add_argument("--grown", required=True, help="run folder of the grown arm")
     p.add_argument("--bench", action="store_true", help="also time encoding and decoding (rotcodec bench)")
+    p.add_argument("--note", default="", help="how the machine was used while timing (for the JSON)")
     p.add_argument("--json", default=None)
     args = p.parse_args(argv)
     arms = {"same": Path(args.same), "grown": Path(args.grown)}
@@ -72,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
             result["arms"][a]["wall_minutes"] = json.loads(rounds.read_text()).get("wall_minutes")
     if args.bench:
         result["speed_x_real_time"] = {a: bench(run / "model_half.pt", run / "bench.json") for a, run in arms.items()}
+        result["speed_note"] = args.note
     print(json.dumps(result["arms"]))
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
