@@ -1,6 +1,6 @@
 """Bounded fuzzing of the ``.rcq`` reader: only FormatError may escape, nothing hangs or balloons.
 
-    python benchmarks/fuzz_rcq.py --cases 10000 [--seed 0] [--json fuzz.json]
+    python benchmarks/fuzz_rcq.py --cases 12000 [--seed 0] [--json fuzz.json] [--csv docs/fuzz.csv]
 
 Each case is a byte string handed to ``rotcodec.decompress(data, model)`` (header, payload, CRCs,
 the header-vs-model checks, then the decoder) with a tiny random model. The valid files are
@@ -24,7 +24,11 @@ both. Categories, drawn in turn:
               NaN, inf, -0.0, tiny, huge for the frame rate), or the model id / hash replaced by
               random bytes with random length bytes, header and payload CRCs recomputed
   sizes3      format-3 frames / length / gain_frames / payload disagreeing, CRCs recomputed
-  coding3     an unknown payload coding (1..255), or 1..8 random header bytes replaced, CRC recomputed
+  coding3     an unknown payload coding (2..255), or 1..8 random header bytes replaced, CRC recomputed
+  entropy3    an entropy-coded file (coding 1, a tiny context model registered for the tiny model)
+              with its payload randomised, bit-flipped, cut, padded or replaced, its payload size
+              field wrong, or its context model id / hash replaced, CRCs recomputed: the range
+              decoder must end in FormatError or codes, never hang
 
 Outcomes: ``decoded`` (a valid file), ``FormatError``, or ``BUG`` (any other exception, or a case
 over ``--max-seconds``). Peak RSS growth is reported; the exit code is 1 if any case is a BUG.
@@ -51,7 +55,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import rotcodec  # noqa: E402
 from rotcodec.errors import FormatError  # noqa: E402
+from rotcodec.entropy import bundled  # noqa: E402
+from rotcodec.entropy.fit import ContextNet, FitConfig, calibration, quantise  # noqa: E402
 from rotcodec.io.container import MAGIC, FORMAT_VERSION, dumps, loads_gains  # noqa: E402
+from rotcodec.model.loading import weights_hash  # noqa: E402
 
 PREFIX = struct.Struct("<4sBI")
 CRC = struct.Struct("<I")
@@ -66,6 +73,18 @@ def make_model() -> rotcodec.Codec:
     return model.eval()
 
 
+def register_context_model(model) -> None:
+    """A tiny untrained context model for ``model``'s codes, findable as ``tiny.entropy``."""
+    q = model.config.quantizer
+    cfg = FitConfig(codebook_size=q.codebook_size, stages=model.n_q, prev_frames=2, width=8)
+    torch.manual_seed(0)
+    codes = [np.random.default_rng(i).integers(0, q.codebook_size, (30, model.n_q)).astype(np.int16) for i in range(4)]
+    ctx, n_q = calibration(codes, cfg, n=256)
+    net = ContextNet(cfg).eval()
+    bundled.register(f"{model.config.name}{bundled.SUFFIX}",
+                     quantise(net, ctx, n_q, codec="tiny@1", codec_hash=weights_hash(model)))
+
+
 def valid_files(model) -> list[bytes]:
     """A few real files: mono/stereo, 1 or all stages, model rate and resampled rates, 1 sample."""
     rng = np.random.default_rng(0)
@@ -77,11 +96,16 @@ def valid_files(model) -> list[bytes]:
         data = rotcodec.compress(wav, sr, model, kbps=kbps)
         assert data[4] == FORMAT_VERSION == 3
         out += [data, dumps(*loads_gains(data), version=2)]  # the same file in formats 3 and 2
+        out.append(rotcodec.compress(wav, sr, model, kbps=kbps, entropy=True))
     return out
 
 
+def entropy_files(files: list[bytes]) -> list[bytes]:
+    return [f for f in files if f[4] == 3 and f[5] == 1]
+
+
 def of_version(files: list[bytes], version: int) -> list[bytes]:
-    return [f for f in files if f[4] == version]
+    return [f for f in files if f[4] == version and (version != 3 or f[5] == 0)]  # format 3: bit-packed
 
 
 def split(data: bytes) -> tuple[int, dict, bytes]:
@@ -252,7 +276,7 @@ def gen_sizes3(rng: random.Random, files: list[bytes]) -> bytes:
 def gen_coding3(rng: random.Random, files: list[bytes]) -> bytes:
     fixed, strings, payload = split3(rng.choice(of_version(files, 3)))
     if rng.random() < 0.5:
-        fixed[0] = rng.randrange(1, 256)
+        fixed[0] = rng.randrange(2, 256)
         return build3(fixed, strings, payload)
     raw = bytearray(FIXED3.pack(*fixed) + strings)
     for _ in range(rng.randint(1, 8)):
@@ -260,9 +284,72 @@ def gen_coding3(rng: random.Random, files: list[bytes]) -> bytes:
     return build3(bytes(raw[: FIXED3.size]), bytes(raw[FIXED3.size:]), payload)
 
 
+def split3e(data: bytes) -> tuple[bytes, bytes, bytes, int, bytes]:
+    """``(fixed + model id + hash, context id with its length byte, context hash with its length
+    byte, payload size, gains + payload)`` of a valid entropy-coded format-3 file."""
+    pos = 5 + FIXED3.size
+    pos += 1 + data[pos]
+    pos += 1 + (data[pos] + 1) // 2
+    head = data[5:pos]
+    ctx_end = pos + 1 + data[pos]
+    hash_end = ctx_end + 1 + (data[ctx_end] + 1) // 2
+    size, shift, end = 0, 0, hash_end
+    while True:  # the payload size, a LEB128 varint
+        size |= (data[end] & 0x7F) << shift
+        shift, end = shift + 7, end + 1
+        if data[end - 1] < 0x80:
+            break
+    return head, data[pos:ctx_end], data[ctx_end:hash_end], size, data[end + CRC.size: -CRC.size]
+
+
+def varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        out.append((n & 0x7F) | (0x80 if n > 0x7F else 0))
+        n >>= 7
+        if not n:
+            return bytes(out)
+
+
+def build3e(head: bytes, ctx_id: bytes, ctx_hash: bytes, size: int | bytes, body: bytes) -> bytes:
+    """An entropy-coded format-3 file from its parts (``size`` an int, or raw varint bytes), CRCs correct."""
+    raw = MAGIC + bytes([3]) + head + ctx_id + ctx_hash + (size if isinstance(size, bytes) else varint(size))
+    return raw + CRC.pack(zlib.crc32(raw)) + body + CRC.pack(zlib.crc32(body))
+
+
+def gen_entropy3(rng: random.Random, files: list[bytes]) -> bytes:
+    head, ctx_id, ctx_hash, size, body = split3e(rng.choice(entropy_files(files)))
+    gains, payload = body[: len(body) - size], body[len(body) - size:]
+    kind = rng.randrange(7)
+    if kind == 0:  # the payload randomised, same size
+        payload = rng.randbytes(len(payload))
+    elif kind == 1:  # 1..8 bits flipped
+        raw = bytearray(payload)
+        for _ in range(rng.randint(1, 8)):
+            if raw:
+                raw[rng.randrange(len(raw))] ^= 1 << rng.randrange(8)
+        payload = bytes(raw)
+    elif kind == 2:  # cut or padded, the size field following it
+        cut = rng.random() < 0.5
+        payload = payload[: rng.randrange(len(payload) + 1)] if cut else payload + rng.randbytes(rng.randint(1, 64))
+    elif kind == 3:  # another payload of any length (all zeros, all ones, random)
+        n = rng.choice([0, 1, 8, 9, 64, 4096])
+        payload = rng.choice([bytes(n), b"\xff" * n, rng.randbytes(n)])
+    elif kind == 4:  # the size field wrong (or not in its shortest form, or endless), the bytes as they were
+        return build3e(head, ctx_id, ctx_hash, rng.choice([0, 1, max(0, size - 1), size + 1, 2**31, 2**35,
+                                                           b"\x80\x00", b"\xff" * 6, rng.randbytes(3)]), body)
+    elif kind == 5:  # another context model id
+        new = rng.choice([b"", b"x", b"tiny.entropy2", b"../tiny", b"\xff\xfe", rng.randbytes(rng.randrange(256))])
+        ctx_id = bytes([len(new) % 256]) + new
+    else:  # another hash
+        digits = rng.choice([0, 1, 15, 16, 17, 64, 65, 255])
+        ctx_hash = bytes([digits]) + rng.randbytes(rng.choice([(digits + 1) // 2, max(0, (digits - 1) // 2)]))
+    return build3e(head, ctx_id, ctx_hash, len(payload), gains + payload)
+
+
 GENERATORS = {"random": gen_random, "truncate": gen_truncate, "bitflip": gen_bitflip, "field": gen_field,
               "json": gen_json, "sizes": gen_sizes, "append": gen_append, "payload": gen_payload,
-              "field3": gen_field3, "sizes3": gen_sizes3, "coding3": gen_coding3}
+              "field3": gen_field3, "sizes3": gen_sizes3, "coding3": gen_coding3, "entropy3": gen_entropy3}
 
 
 def peak_rss_mb() -> float:
@@ -292,9 +379,11 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--max-seconds", type=float, default=2.0)
     ap.add_argument("--json", default=None, help="write counts and any bugs as JSON")
+    ap.add_argument("--csv", default=None, help="write the counts by category as CSV (docs/fuzz.csv)")
     args = ap.parse_args()
     torch.set_num_threads(1)
     model = make_model()
+    register_context_model(model)
     files = valid_files(model)
     for data in files:  # the seeds themselves must decode
         rotcodec.decompress(data, model)
@@ -338,6 +427,11 @@ def main() -> int:
         print(f"  {n:6d}  {text}")
     for bug in bugs[:20]:
         print(f"BUG case {bug['case']} ({bug['category']}): {bug['detail']}")
+    if args.csv:
+        lines = ["category,cases,format_error,decoded,bug"]
+        for name, c in [*((n, counts[n]) for n in names), ("all", total)]:
+            lines.append(f"{name},{sum(c.values())},{c['FormatError']},{c['decoded']},{c['BUG']}")
+        Path(args.csv).write_text("\n".join(lines) + "\n")
     if args.json:
         Path(args.json).write_text(json.dumps({
             "cases": args.cases, "seed": args.seed, "seconds": total_s, "slowest_ms": slowest[0] * 1000,

@@ -89,7 +89,7 @@ def _check_rate(sample_rate) -> int:
 # ----- bytes -------------------------------------------------------------------------------------
 def compress(wav: torch.Tensor | np.ndarray, sample_rate: int, model: ModelArg = None,
              kbps: float | None = None, condition: bool = True, beam: int | None = None,
-             device: Device = "cpu") -> bytes:
+             device: Device = "cpu", entropy: bool = False) -> bytes:
     """Compress float audio ``wav [C, T]`` (or ``[T]``) at ``sample_rate`` Hz to ``.rcq`` bytes.
 
     Args:
@@ -103,10 +103,14 @@ def compress(wav: torch.Tensor | np.ndarray, sample_rate: int, model: ModelArg =
             (one byte per channel and second); False: code the raw signal, no gains.
         beam: code paths the encoder keeps per frame (1: greedy); None: the model's own setting
             (``config.quantizer.beam``, saved in its file). Decoding does not depend on it.
+        entropy: entropy-code the codes with the context model that ships beside ``model``
+            (:mod:`rotcodec.entropy`): the same codes in fewer bytes; the file names its context
+            model and decodes without options.
 
     Raises:
         AudioError: empty or non-finite audio, too many channels, unsupported sample rate.
-        ValueError: ``kbps`` below one stage on every channel, bad shapes or dtypes, ``beam < 1``.
+        ValueError: ``kbps`` below one stage on every channel, bad shapes or dtypes, ``beam < 1``,
+            ``entropy`` for a model without a context model.
     """
     sample_rate, kbps, beam = _check_rate(sample_rate), check_kbps(kbps), check_beam(beam)
     codec, digest = resolve_hashed(model, device)
@@ -116,7 +120,7 @@ def compress(wav: torch.Tensor | np.ndarray, sample_rate: int, model: ModelArg =
     blocks = (x[:, i: i + step] for i in range(0, x.shape[-1], step))
     buf = io.BytesIO()
     encode_to_rcq(codec, blocks, sample_rate, x.shape[0], x.shape[-1], n_q, buf, condition=condition,
-                  beam=beam, model_hash=digest)
+                  beam=beam, model_hash=digest, entropy=bool(entropy))
     return buf.getvalue()
 
 
@@ -149,7 +153,8 @@ def _file_blocks(path: Path, sample_rate: int, length: int) -> Iterator[torch.Te
 
 def compress_file(in_path: str | os.PathLike, out_path: str | os.PathLike | IO[bytes], model: ModelArg = None,
                   kbps: float | None = None, force: bool = False, progress: bool = False,
-                  condition: bool = True, beam: int | None = None, device: Device = "cpu") -> Header:
+                  condition: bool = True, beam: int | None = None, device: Device = "cpu",
+                  entropy: bool = False) -> Header:
     """Compress an audio file (any format soundfile reads: wav, flac, ogg, mp3, ...; any channels
     and rate) to an ``.rcq`` file.
 
@@ -157,8 +162,8 @@ def compress_file(in_path: str | os.PathLike, out_path: str | os.PathLike | IO[b
     (a temp file renamed at the end), never over an existing file unless ``force``. ``out_path``
     may also be a writable binary stream (``sys.stdout.buffer``): the whole ``.rcq`` is written
     to it at the end, after all encoding succeeded. ``progress`` draws a bar on stderr for long
-    inputs. ``model``, ``kbps`` (the whole file's bitrate), ``condition``, ``beam`` and ``device``
-    as in :func:`compress`. Returns the header written.
+    inputs. ``model``, ``kbps`` (the whole file's bitrate), ``condition``, ``beam``, ``device`` and
+    ``entropy`` as in :func:`compress`. Returns the header written.
 
     Raises:
         AudioError: missing, unreadable, empty or non-finite input, unsupported format or rate.
@@ -176,7 +181,7 @@ def compress_file(in_path: str | os.PathLike, out_path: str | os.PathLike | IO[b
     codec, digest = resolve_hashed(model, device)
     n_q = stages_for_kbps(codec, kbps, channels)
     blocks = _file_blocks(in_path, sample_rate, length)
-    options = dict(condition=condition, beam=beam, model_hash=digest)
+    options = dict(condition=condition, beam=beam, model_hash=digest, entropy=bool(entropy))
     if stream:
         return encode_to_rcq(codec, blocks, sample_rate, channels, length, n_q, out_path, progress, **options)
     with atomic_writer(out_path, force) as f:

@@ -114,7 +114,7 @@ def cmd_compress(args) -> int:
     model = _load(args, device)
     header = api.compress_file(args.input, sys.stdout.buffer if to_stdout else args.output, model, kbps=args.kbps,
                                force=args.force, progress=_progress(args), condition=not args.no_condition,
-                               beam=args.beam)
+                               beam=args.beam, entropy=args.entropy)
     if not to_stdout:
         _say(args, _describe(Path(args.output), header))
         return 0
@@ -227,6 +227,8 @@ def cmd_info(args) -> int:
          if header.chunk_frames else "none"),
         ("nominal bitrate", f"{nominal / 1000:.3f} kbps"
          + (f" ({nominal / header.channels / 1000:.3f} kbps per channel)" if header.channels > 1 else "")),
+        ("payload", "bit-packed" if not header.coding
+         else f"entropy-coded with context model {header.context_model} ({header.context_hash})"),
         ("real bitrate", f"{size * 8 / seconds / 1000:.3f} kbps"),
         ("gains", f"{gains.size} int8 codes, one per channel and {header.gain_frames} frames, "
                   f"{gains.min() * 0.5:+.1f} to {gains.max() * 0.5:+.1f} dB" if gains.size
@@ -567,6 +569,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("input", help=AUDIO_IN)
     p.add_argument("output", help="the .rcq file to write ('-': standard output)")
     _add_no_condition(p)
+    p.add_argument("--entropy", action="store_true",
+                   help="entropy-code the codes with the context model that ships beside the model "
+                        "(the same codes in fewer bytes; decodes without options)")
     p.set_defaults(func=cmd_compress)
 
     p = sub.add_parser("decompress", help=".rcq token file -> audio file", parents=[_options()])

@@ -235,7 +235,8 @@ class ModelInfo:
 
     ``channels`` is what the model codes at once (1: mono; a file of C channels is coded channel
     by channel, so its bitrate is C times a channel's); ``kbps`` is ``(one stage, all stages)``
-    of one channel; ``about`` says what it is for."""
+    of one channel; ``about`` says what it is for; ``entropy``: a context model ships for it
+    (``compress --entropy``)."""
 
     name: str
     sample_rate: int
@@ -246,9 +247,11 @@ class ModelInfo:
     kbps: tuple[float, float]
     default: bool
     about: str
+    entropy: bool = False
 
     def line(self) -> str:
-        mark = " (default)" if self.default else ""
+        marks = ["default"] * self.default + ["--entropy"] * self.entropy
+        mark = f" ({', '.join(marks)})" if marks else ""
         return (f"{self.name}{mark}: {self.sample_rate / 1000:g} kHz, "
                 f"{'mono' if self.channels == 1 else f'{self.channels} channels'}, "
                 f"{self.kbps[0]:g}-{self.kbps[1]:g} kbps a channel ({self.stages} stages x "
@@ -268,6 +271,8 @@ def descriptions() -> dict[str, str]:
 def list_models() -> list[ModelInfo]:
     """Every bundled model (:func:`bundled_models`) with its rate, stages and bitrates, read from
     its file (each is loaded, once: :func:`resolve` keeps it), and what it is for."""
+    from rotcodec.entropy.bundled import for_codec
+
     about, default = descriptions(), default_name()
     infos = []
     for name in bundled_models():
@@ -275,5 +280,6 @@ def list_models() -> list[ModelInfo]:
         q = codec.config.quantizer
         infos.append(ModelInfo(name, codec.sample_rate, 1, codec.n_q, q.codebook_size, codec.frame_rate,
                                (codec.bitrate(1) / 1000, codec.bitrate() / 1000), name == default,
-                               about.get(name, "(no description in pretrained/models.txt)")))
+                               about.get(name, "(no description in pretrained/models.txt)"),
+                               for_codec(codec.config.name) is not None))
     return infos

@@ -18,11 +18,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import rotcodec
+from rotcodec.entropy import bundled
 from rotcodec.errors import FormatError
 from rotcodec.io.container import FORMAT_VERSION, MAGIC, dumps, loads_gains
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-from fuzz_rcq import FIXED3, build3, split3  # noqa: E402  (the fuzz run's own format-3 surgery)
+from fuzz_rcq import (  # noqa: E402  (the fuzz run's own format-3 surgery)
+    FIXED3, build3, build3e, register_context_model, split3, split3e,
+)
 
 PREFIX = struct.Struct("<4sBI")
 CRC = struct.Struct("<I")
@@ -40,6 +43,17 @@ def model(model_path):
 def valid3(model):
     wav = (0.1 * np.random.default_rng(0).standard_normal((2, 4410))).astype(np.float32)
     return rotcodec.compress(wav, 44100, model)
+
+
+@pytest.fixture(scope="module")
+def valid3e(model, valid3):
+    """The same audio entropy-coded (a tiny context model registered for the tiny model)."""
+    register_context_model(model)
+    wav = (0.1 * np.random.default_rng(0).standard_normal((2, 4410))).astype(np.float32)
+    data = rotcodec.compress(wav, 44100, model, entropy=True)
+    assert data[5] == 1 and torch.equal(rotcodec.decompress(data, model)[0], rotcodec.decompress(valid3, model)[0])
+    yield data
+    bundled.unregister(f"{model.config.name}{bundled.SUFFIX}")
 
 
 @pytest.fixture(scope="module")
@@ -150,6 +164,27 @@ def test_any_payload_with_a_good_crc_decodes_or_is_a_format_error(valid, model, 
     assert (wav is not None) == (len(payload) == len(real))
 
 
+@SETTINGS
+@given(payload=st.binary(max_size=600), size=st.none() | st.integers(0, 2**32 - 1))
+def test_entropy_coded_any_payload_decodes_or_is_a_format_error(valid3e, model, payload, size):
+    """Garbage range-coder input ends (FormatError or codes, never a hang or another error)."""
+    head, ctx_id, ctx_hash, real_size, body = split3e(valid3e)
+    gains = body[: len(body) - real_size]
+    wav = decodes_or_format_error(build3e(head, ctx_id, ctx_hash, len(payload) if size is None else size,
+                                          gains + payload), model)
+    if wav is not None:
+        assert wav.shape == (2, 4410)
+
+
+@SETTINGS
+@given(ctx_id=st.binary(max_size=60), digits=st.integers(0, 255), hash_bytes=st.binary(max_size=40))
+def test_entropy_coded_any_context_model_name_is_a_format_error(valid3e, model, ctx_id, digits, hash_bytes):
+    head, real_id, real_hash, size, body = split3e(valid3e)
+    wav = decodes_or_format_error(build3e(head, bytes([len(ctx_id)]) + ctx_id, bytes([digits]) + hash_bytes,
+                                          size, body), model)
+    assert wav is None or (bytes([len(ctx_id)]) + ctx_id == real_id)
+
+
 def test_fuzz_script_runs_clean(tmp_path):
     """The bounded fuzzer itself (a short run here; its 10,000-case figures are in the notes)."""
     out = tmp_path / "fuzz.json"
@@ -159,6 +194,6 @@ def test_fuzz_script_runs_clean(tmp_path):
     report = json.loads(out.read_text())
     assert report["bugs"] == []
     assert sum(sum(c.values()) for c in report["counts"].values()) == 400
-    assert {"field3", "sizes3", "coding3"} <= set(report["counts"])  # format 3 is fuzzed too
+    assert {"field3", "sizes3", "coding3", "entropy3"} <= set(report["counts"])  # format 3, entropy-coded too
     assert all(c.get("FormatError", 0) == sum(c.values()) > 0 for name, c in report["counts"].items()
                if name in ("random", "truncate", "bitflip", "append"))

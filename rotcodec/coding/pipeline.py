@@ -29,7 +29,7 @@ from rotcodec.coding.conditioning import GAIN_FRAMES, MAX_DB, MIN_DB, STEP_DB, C
 from rotcodec.coding.progress import Progress
 from rotcodec.coding.resampling import check_resampling, resample_stream, resampled_length, take
 from rotcodec.errors import AudioError, FormatError, OtherModel
-from rotcodec.io.container import Header, read_header, read_rcq_gains, write_rcq
+from rotcodec.io.container import PAYLOAD_ENTROPY, Header, read_header, read_rcq_gains, write_rcq
 from rotcodec.model.codec import MODEL_VERSION
 from rotcodec.model.loading import weights_hash
 from rotcodec.quantize.codes import check_codes
@@ -37,7 +37,7 @@ from rotcodec.text import counted
 
 __all__ = [
     "model_id", "code_bits", "other_model", "check_header", "check_beam", "check_gains", "encode_audio",
-    "encode_to_rcq", "read_checked", "decode_rcq", "ungain_stream",
+    "encode_to_rcq", "context_model_for", "read_checked", "decode_rcq", "ungain_stream",
 ]
 
 MAX_CHANNELS = 64  # the container's limit
@@ -173,7 +173,7 @@ def encode_audio(model, blocks: Iterable[torch.Tensor], sample_rate: int, channe
 def encode_to_rcq(model, blocks: Iterable[torch.Tensor], sample_rate: int, channels: int,
                   length: int, n_q: int, out: IO[bytes], progress: bool = False,
                   chunk_frames: int = DEFAULT_CHUNK_FRAMES, condition: bool = True, beam: int | None = None,
-                  model_hash: str | None = None) -> Header:
+                  model_hash: str | None = None, entropy: bool = False) -> Header:
     """Encode ``length`` samples of ``channels``-channel audio at ``sample_rate`` and write an ``.rcq``.
 
     Args:
@@ -184,6 +184,8 @@ def encode_to_rcq(model, blocks: Iterable[torch.Tensor], sample_rate: int, chann
         beam: code paths kept per frame (None: the model's setting).
         model_hash: :func:`weights_hash` of ``model`` when the caller knows it (a model it loaded
             and keeps); None: hashed here.
+        entropy: entropy-code the codes with ``model``'s context model
+            (:func:`context_model_for`; ValueError when it has none), decoded without options.
 
     Returns:
         The header written.
@@ -193,6 +195,8 @@ def encode_to_rcq(model, blocks: Iterable[torch.Tensor], sample_rate: int, chann
     if length < 1:
         raise AudioError("audio is empty")
     check_resampling(sample_rate, model.sample_rate)
+    model_hash = model_hash or weights_hash(model)
+    ctx = context_model_for(model, n_q) if entropy else None
     frames = math.ceil(resampled_length(length, sample_rate, model.sample_rate) / model.hop_length)
     bar = Progress("compress", length / sample_rate, progress)
     try:
@@ -200,14 +204,32 @@ def encode_to_rcq(model, blocks: Iterable[torch.Tensor], sample_rate: int, chann
                                     condition=condition, progress=bar, beam=beam)
     finally:
         bar.close()
+    coding = {} if ctx is None else dict(coding=PAYLOAD_ENTROPY, context_model=ctx[0], context_hash=ctx[1].digest)
     header = Header(
-        model=model_id(model), model_hash=model_hash or weights_hash(model), sample_rate=model.sample_rate,
+        model=model_id(model), model_hash=model_hash, sample_rate=model.sample_rate,
         original_sample_rate=sample_rate, channels=channels, n_q=n_q, bits=code_bits(model),
         frame_rate=model.frame_rate, frames=frames, length=length,
         chunk_frames=chunk_frames, chunk_overlap=encoder_context_frames(model),
-        gain_frames=GAIN_FRAMES if condition else 0)
-    write_rcq(out, header, codes.numpy(), None if gains is None else gains.numpy())
+        gain_frames=GAIN_FRAMES if condition else 0, **coding)
+    write_rcq(out, header, codes.numpy(), None if gains is None else gains.numpy(),
+              context_model=None if ctx is None else ctx[1])
     return header
+
+
+def context_model_for(model, n_q: int):
+    """``(id, context model)`` of ``model``'s context model (registered or bundled under its config
+    name), for ``n_q`` stages; ValueError when there is none."""
+    from rotcodec.entropy.bundled import for_codec
+
+    found = for_codec(model.config.name)
+    if found is None:
+        raise ValueError(f"no context model for entropy coding ships for model {model_id(model)!r}; "
+                         "compress without entropy coding, or fit one and register it "
+                         "(python -m rotcodec.entropy.fit)")
+    if n_q > found[1].max_stages or found[1].codebook_size != model.config.quantizer.codebook_size:
+        raise ValueError(f"the context model {found[0]!r} codes up to {found[1].max_stages} stages of "
+                         f"{found[1].codebook_size} codes, not {n_q} of {model.config.quantizer.codebook_size}")
+    return found
 
 
 def read_checked(f: IO[bytes], model, given: bool = True, model_hash: str | None = None,

@@ -9,9 +9,9 @@ and never imports the model. Every format starts with the same five bytes::
 Format 3 (the default since issue 38: a binary header of 72 bytes for the bundled model, where
 format 2's JSON took 185), little endian, fixed-width ``struct`` fields::
 
-    coding       uint8    how the payload is coded: 0 = bit-packed codes (PAYLOAD_BITPACKED), the
-                          only coding this reader knows; any other value is a FormatError (room for
-                          entropy-coded payloads, which will name their context model after the hash)
+    coding       uint8    how the payload is coded: 0 = bit-packed codes (PAYLOAD_BITPACKED),
+                          1 = entropy-coded with a context model (PAYLOAD_ENTROPY, see below);
+                          any other value is a FormatError
     channels     uint8    C, 1..64
     n_q          uint8    stages, 1..64
     bits         uint8    bits per code, 1..16
@@ -30,15 +30,30 @@ format 2's JSON took 185), little endian, fixed-width ``struct`` fields::
                           count leaves the last low nibble 0). The whole hash that
                           ``rotcodec.model.loading.weights_hash`` gives (16 digits, 8 bytes) is
                           stored, so the check against the model is the full check of format 2.
-    header_crc   uint32   zlib.crc32 of every byte from the magic to the end of the hash
+    (coding 1 only:)
+    ctx_len      uint8    bytes of the context model's id, 0..255; 0 = the model's own context
+                          model, ``<model id up to "@">.entropy`` ("stft16k-cpu.entropy" for
+                          "stft16k-cpu@1": rotcodec/pretrained/<id>.npz)
+    ctx_model    ctx_len bytes of UTF-8
+    ctx_hash_len uint8    hex digits of the context model's hash, 0..64, packed as the weights hash
+    ctx_hash     ceil(ctx_hash_len / 2) bytes
+    payload_size 1..5 bytes: bytes of the payload as an unsigned LEB128 varint (at most
+                          4 * frames * channels * n_q + 8)
+    header_crc   uint32   zlib.crc32 of every byte from the magic to the end of the hash (coding 1:
+                          to the end of payload_size)
     gains        as in format 2
-    payload      as in format 2 (coding 0)
+    payload      coding 0: as in format 2; coding 1: the codes range-coded frame by frame, stage by
+                          stage, channel by channel under the integer tables of the context model
+                          (:mod:`rotcodec.entropy.payload`)
     payload_crc  uint32   zlib.crc32(gains + payload)
     (end of file; trailing bytes are an error)
 
 The header is self-delimiting, each length read from one byte, and with its CRC at most
-5 + 40 + 256 + 33 + 4 = 338 bytes, so nothing larger is read before the header CRC is checked. Header values a
-format-3 field cannot hold (frames or chunk_frames >= 2**32, chunk_overlap or gain_frames >=
+5 + 40 + 256 + 33 + 256 + 33 + 5 + 4 = 632 bytes, so nothing larger is read before the header CRC
+is checked. Reading an entropy-coded payload needs its context model: :func:`read_rcq_gains` takes
+it as ``context_model``, or finds the one the header names among the registered and bundled ones
+(:func:`rotcodec.entropy.bundled.find`, numpy only); a missing one is a FormatError that names it.
+Header values a format-3 field cannot hold (frames or chunk_frames >= 2**32, chunk_overlap or gain_frames >=
 2**16, a model id over 255 UTF-8 bytes) are refused by the writer with ValueError; such files
 can still be written as format 2 (``version=2``).
 
@@ -85,7 +100,7 @@ from rotcodec.errors import FormatError
 from rotcodec.io.bitpack import pack_codes, packed_size, unpack_codes
 
 __all__ = [
-    "FORMAT_VERSION", "MAGIC", "MAX_HEADER_BYTES", "MAX_CODES", "PAYLOAD_BITPACKED", "Header",
+    "FORMAT_VERSION", "MAGIC", "MAX_HEADER_BYTES", "MAX_CODES", "PAYLOAD_BITPACKED", "PAYLOAD_ENTROPY", "Header",
     "dumps", "loads", "loads_gains", "peek_version", "rcq_size", "read_header", "read_rcq", "read_rcq_gains",
     "write_rcq",
 ]
@@ -109,8 +124,27 @@ _FIXED3_FIELDS = ("channels", "n_q", "bits", "sample_rate", "original_sample_rat
 _FIXED3_LIMITS = {"frames": 2**32 - 1, "chunk_frames": 2**32 - 1, "chunk_overlap": 2**16 - 1,
                   "gain_frames": 2**16 - 1}  # the fields narrower than Header's own range
 PAYLOAD_BITPACKED = 0
-"""Format-3 payload coding 0: the codes bit-packed by :mod:`rotcodec.io.bitpack` (the only one yet)."""
-_CODINGS = {PAYLOAD_BITPACKED: "bit-packed"}
+"""Format-3 payload coding 0: the codes bit-packed by :mod:`rotcodec.io.bitpack`."""
+PAYLOAD_ENTROPY = 1
+"""Format-3 payload coding 1: the codes range-coded under a named context model (:mod:`rotcodec.entropy`)."""
+_CODINGS = {PAYLOAD_BITPACKED: "bit-packed", PAYLOAD_ENTROPY: "entropy-coded"}
+
+
+def _own_context_model(model: str) -> str:
+    """The id of a model's own context model (ctx_len 0): ``"stft16k-cpu@1"`` -> ``"stft16k-cpu.entropy"``."""
+    return model.split("@")[0] + ".entropy"
+
+
+def _varint(n: int) -> bytes:
+    """``n >= 0`` as an unsigned LEB128 varint (7 bits a byte, low first, high bit = more follow)."""
+    out = bytearray()
+    while True:
+        out.append((n & 0x7F) | (0x80 if n > 0x7F else 0))
+        n >>= 7
+        if not n:
+            return bytes(out)
+
+
 _CHUNK = 1 << 20  # bytes read at a time from a stream, so allocation follows real data
 
 
@@ -191,6 +225,12 @@ class Header:
         chunk_overlap: overlap between consecutive chunks, in frames (>= 0).
         gain_frames: frames per gain block (0 = the file carries no gains: decode at the
             model's reference level). Absent from format-1 headers, which read as 0.
+        coding: how the payload is coded (format 3 only): ``PAYLOAD_BITPACKED`` (0) or
+            ``PAYLOAD_ENTROPY`` (1).
+        context_model: coding 1: id of the context model (1..255 printable characters);
+            coding 0: empty.
+        context_hash: coding 1: its :attr:`~rotcodec.entropy.model.IntContextModel.digest`
+            (lowercase hex, 0..64 characters); coding 0: empty.
     """
 
     model: str
@@ -206,10 +246,29 @@ class Header:
     chunk_frames: int = 0
     chunk_overlap: int = 0
     gain_frames: int = 0
+    coding: int = PAYLOAD_BITPACKED
+    context_model: str = ""
+    context_hash: str = ""
 
     def __post_init__(self) -> None:
         for name in _FIELDS:
             object.__setattr__(self, name, _check_field(name, getattr(self, name)))
+        where = "invalid .rcq header: field"
+        if (isinstance(self.coding, bool) or not isinstance(self.coding, numbers.Integral)
+                or self.coding not in _CODINGS):
+            raise FormatError(f"{where} coding must be one of {sorted(_CODINGS)}, got {self.coding!r}")
+        object.__setattr__(self, "coding", int(self.coding))
+        if not isinstance(self.context_model, str) or not isinstance(self.context_hash, str):
+            raise FormatError(f"{where} context_model and context_hash must be strings")
+        if self.coding == PAYLOAD_BITPACKED and (self.context_model or self.context_hash):
+            raise FormatError(f"{where} context_model: a bit-packed payload names no context model")
+        if self.coding == PAYLOAD_ENTROPY:
+            if not 1 <= len(self.context_model.encode("utf-8")) <= 255 or not self.context_model.isprintable():
+                raise FormatError(f"{where} context_model must be 1..255 bytes of printable text, "
+                                  f"got {self.context_model!r}")
+            if not _HASH_RE.fullmatch(self.context_hash):
+                raise FormatError(f"{where} context_hash must be 0..64 lowercase hex digits, "
+                                  f"got {self.context_hash!r}")
         count = self.frames * self.channels * self.n_q
         if count > MAX_CODES:
             raise FormatError(
@@ -290,11 +349,19 @@ def _check_version(version) -> int:
     return version
 
 
-def _encode_header(header: Header, version: int = FORMAT_VERSION) -> bytes:
-    """Everything from the magic to the end of the header CRC, for a format-``version`` file."""
+def _pack_hash(digits: str) -> bytes:
+    """A hex digest as format 3 stores it: one length byte, then the digits two per byte."""
+    return _BYTE.pack(len(digits)) + bytes.fromhex(digits + "0" * (len(digits) % 2))
+
+
+def _encode_header(header: Header, version: int = FORMAT_VERSION, payload_size: int | None = None) -> bytes:
+    """Everything from the magic to the end of the header CRC, for a format-``version`` file
+    (``payload_size``: the payload's bytes, which an entropy-coded header records)."""
     if not isinstance(header, Header):
         raise TypeError(f"header must be a Header, got {type(header).__name__}")
     if _check_version(version) == 2:
+        if header.coding != PAYLOAD_BITPACKED:
+            raise ValueError("format 2 holds bit-packed codes only; write entropy-coded files as format 3")
         text = json.dumps(header.to_json(), separators=(",", ":"), ensure_ascii=False, allow_nan=False)
         raw = text.encode("utf-8")
         return _MAGIC_VERSION.pack(MAGIC, 2) + _JSON_LEN.pack(len(raw)) + raw + _CRC.pack(zlib.crc32(raw))
@@ -306,18 +373,28 @@ def _encode_header(header: Header, version: int = FORMAT_VERSION) -> bytes:
     if len(model) > 255:
         raise ValueError(f"model id of {len(model)} UTF-8 bytes does not fit format 3 (at most 255); "
                          "write it as format 2 (version=2)")
-    digits = header.model_hash
-    packed_hash = bytes.fromhex(digits + "0" * (len(digits) % 2))
     raw = (_MAGIC_VERSION.pack(MAGIC, 3)
-           + _FIXED3.pack(PAYLOAD_BITPACKED, *(getattr(header, name) for name in _FIXED3_FIELDS))
-           + _BYTE.pack(len(model)) + model + _BYTE.pack(len(digits)) + packed_hash)
+           + _FIXED3.pack(header.coding, *(getattr(header, name) for name in _FIXED3_FIELDS))
+           + _BYTE.pack(len(model)) + model + _pack_hash(header.model_hash))
+    if header.coding == PAYLOAD_ENTROPY:
+        if payload_size is None or not 0 <= payload_size <= _max_payload(header):
+            raise ValueError(f"entropy-coded payload of {payload_size} bytes for {header.num_codes} codes")
+        ctx = b"" if header.context_model == _own_context_model(header.model) else header.context_model.encode("utf-8")
+        raw += _BYTE.pack(len(ctx)) + ctx + _pack_hash(header.context_hash) + _varint(payload_size)
     return raw + _CRC.pack(zlib.crc32(raw))
 
 
-def rcq_size(header: Header, version: int = FORMAT_VERSION) -> int:
-    """Exact size in bytes of the ``.rcq`` file :func:`write_rcq` writes for ``header``."""
-    return (len(_encode_header(header, version)) + _CRC.size + header.num_gains
-            + packed_size(header.num_codes, header.bits))
+def _max_payload(header: Header) -> int:
+    """Largest entropy-coded payload of ``header``'s codes (as :func:`rotcodec.entropy.payload.max_payload_size`)."""
+    return min(4 * header.num_codes + 8, 2**32 - 1)
+
+
+def rcq_size(header: Header, version: int = FORMAT_VERSION, payload_size: int | None = None) -> int:
+    """Exact size in bytes of the ``.rcq`` file :func:`write_rcq` writes for ``header`` (an
+    entropy-coded one needs its ``payload_size``)."""
+    if header.coding == PAYLOAD_BITPACKED:
+        payload_size = packed_size(header.num_codes, header.bits)
+    return len(_encode_header(header, version, payload_size)) + _CRC.size + header.num_gains + payload_size
 
 
 def _as_numpy(codes) -> np.ndarray:
@@ -346,7 +423,20 @@ def _gain_bytes(header: Header, gains) -> bytes:
     return np.ascontiguousarray(arr.T.astype(np.int8)).tobytes()
 
 
-def write_rcq(f: IO[bytes], header: Header, codes, gains=None, version: int = FORMAT_VERSION) -> int:
+def _context_model(header: Header, context_model):
+    """The context model for ``header`` (coding 1): ``context_model`` when given, else the bundled
+    one the header names; FormatError when its hash is not the header's."""
+    from rotcodec.entropy.bundled import find  # numpy only; only entropy-coded files need it
+
+    model = find(header.context_model, header.context_hash) if context_model is None else context_model
+    if model.digest != header.context_hash:
+        raise FormatError(f"this file was entropy-coded with context model {header.context_model!r} "
+                          f"(hash {header.context_hash}), not with the one given (hash {model.digest})")
+    return model
+
+
+def write_rcq(f: IO[bytes], header: Header, codes, gains=None, version: int = FORMAT_VERSION,
+              context_model=None) -> int:
     """Write one ``.rcq`` file (format ``version``, by default :data:`FORMAT_VERSION`) to ``f``.
 
     Args:
@@ -358,15 +448,17 @@ def write_rcq(f: IO[bytes], header: Header, codes, gains=None, version: int = FO
         gains: integer array or tensor ``[C, B]`` of int8 gain codes with
             ``B == header.gain_blocks``; required when ``header.gain_frames > 0``, else None.
         version: 3 (the compact binary header) or 2 (the JSON header of older rotcodecs).
+        context_model: for ``header.coding == PAYLOAD_ENTROPY``: the
+            :class:`~rotcodec.entropy.model.IntContextModel` whose id and digest the header names
+            (None: the bundled one of that id).
 
     Returns:
-        Number of bytes written (equal to ``rcq_size(header, version)``).
+        Number of bytes written (equal to ``rcq_size(header, version, payload_size)``).
 
     Raises:
         ValueError: codes or gains of the wrong shape, dtype or range, a version that cannot be
             written, or a header value format 3 cannot hold (a programming error).
     """
-    header_bytes = _encode_header(header, version)
     arr = _as_numpy(codes)
     expected = (header.channels, header.n_q, header.frames)
     if arr.shape != expected:
@@ -374,9 +466,17 @@ def write_rcq(f: IO[bytes], header: Header, codes, gains=None, version: int = FO
     if arr.dtype.kind not in "iu":
         raise ValueError(f"codes must be integers, got dtype {arr.dtype}")
     gain_bytes = _gain_bytes(header, gains)
-    payload = pack_codes(arr.transpose(2, 0, 1), header.bits)  # frame-major [F, C, n_q]
+    if header.coding == PAYLOAD_ENTROPY:
+        from rotcodec.entropy.payload import encode_codes
+
+        model = _context_model(header, context_model)
+        if arr.size and (int(arr.min()) < 0 or int(arr.max()) >= 2**header.bits):
+            raise ValueError(f"codes outside 0..{2**header.bits - 1}")
+        payload = encode_codes(model, arr)
+    else:
+        payload = pack_codes(arr.transpose(2, 0, 1), header.bits)  # frame-major [F, C, n_q]
     parts = (
-        header_bytes,
+        _encode_header(header, version, len(payload)),
         gain_bytes,
         payload,
         _CRC.pack(zlib.crc32(payload, zlib.crc32(gain_bytes))),
@@ -438,50 +538,100 @@ def peek_version(f: IO[bytes]) -> int:
         f.seek(start)
 
 
-def _read_header_v3(f: IO[bytes]) -> Header:
-    """The format-3 header after the version byte, through its CRC (at most 333 bytes read)."""
+def _read_hash(f: IO[bytes], what: str) -> tuple[bytes, str]:
+    """A packed hex digest (length byte + digits): ``(its raw bytes, the digits)``."""
+    hash_len = _read_exact(f, 1, f"header ({what} length)")
+    if hash_len[0] > 64:
+        raise FormatError(f"invalid .rcq header: {what} of {hash_len[0]} hex digits (at most 64)")
+    packed = _read_exact(f, (hash_len[0] + 1) // 2, f"header ({what})")
+    return hash_len + packed, packed.hex()
+
+
+def _check_hash(digits: str, count: int, what: str) -> str:
+    """``digits`` less the padding nibble of an odd ``count`` (which must be 0)."""
+    if len(digits) > count:
+        if digits[-1] != "0":
+            raise FormatError(f"invalid .rcq header: non-zero padding after the {what}")
+        digits = digits[:-1]
+    return digits
+
+
+def _text(raw: bytes, what: str) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise FormatError(f"invalid .rcq header: {what} is not UTF-8 ({err.reason})") from None
+
+
+def _read_header_v3(f: IO[bytes]) -> tuple[Header, int | None]:
+    """The format-3 header after the version byte, through its CRC (at most 626 bytes read):
+    ``(header, payload size)``, the size None for a bit-packed payload (the header implies it)."""
     fixed = _read_exact(f, _FIXED3.size, "header")
+    coding = fixed[0]
     model_len = _read_exact(f, 1, "header (model id length)")
     if model_len[0] == 0:
         raise FormatError("invalid .rcq header: empty model id")
     model = _read_exact(f, model_len[0], "header (model id)")
-    hash_len = _read_exact(f, 1, "header (hash length)")
-    if hash_len[0] > 64:
-        raise FormatError(f"invalid .rcq header: weights hash of {hash_len[0]} hex digits (at most 64)")
-    packed_hash = _read_exact(f, (hash_len[0] + 1) // 2, "header (weights hash)")
+    hash_raw, digits = _read_hash(f, "weights hash")
+    raw = _MAGIC_VERSION.pack(MAGIC, 3) + fixed + model_len + model + hash_raw
+    ctx_raw = b""
+    if coding == PAYLOAD_ENTROPY:
+        ctx_len = _read_exact(f, 1, "header (context model id length)")
+        ctx_raw = ctx_len + _read_exact(f, ctx_len[0], "header (context model id)")
+        ctx_hash_raw, ctx_digits = _read_hash(f, "context model hash")
+        size_raw, payload_size = b"", 0
+        for i in range(5):
+            byte = _read_exact(f, 1, "header (payload size)")
+            size_raw += byte
+            payload_size |= (byte[0] & 0x7F) << (7 * i)
+            if byte[0] < 0x80:
+                break
+        else:
+            raise FormatError("invalid .rcq header: payload size of more than 5 bytes")
+        raw += ctx_raw + ctx_hash_raw + size_raw
     (crc,) = _CRC.unpack(_read_exact(f, _CRC.size, "header CRC"))
-    raw = _MAGIC_VERSION.pack(MAGIC, 3) + fixed + model_len + model + hash_len + packed_hash
     if crc != zlib.crc32(raw):
         raise FormatError("corrupt .rcq file: header CRC mismatch")
-    coding, *values = _FIXED3.unpack(fixed)
     if coding not in _CODINGS:
         raise FormatError(f"unsupported .rcq payload coding {coding} (this rotcodec reads "
                           + ", ".join(f"{k} = {v}" for k, v in _CODINGS.items()) + "); upgrade rotcodec to read it")
-    try:
-        model_id = model.decode("utf-8")
-    except UnicodeDecodeError as err:
-        raise FormatError(f"invalid .rcq header: model id is not UTF-8 ({err.reason})") from None
-    digits = packed_hash.hex()
-    if len(digits) > hash_len[0]:  # an odd digit count: the padding nibble must be 0
-        if digits[-1] != "0":
-            raise FormatError("invalid .rcq header: non-zero padding after the weights hash")
-        digits = digits[:-1]
-    return Header(model=model_id, model_hash=digits, **dict(zip(_FIXED3_FIELDS, values)))
+    ctx = {}
+    model_id = _text(model, "model id")
+    if ctx_raw:
+        if size_raw != _varint(payload_size):
+            raise FormatError("invalid .rcq header: payload size not in its shortest form")
+        ctx = dict(coding=coding, context_hash=_check_hash(ctx_digits, ctx_hash_raw[0], "context model hash"),
+                   context_model=_text(ctx_raw[1:], "context model id") if ctx_raw[0] else _own_context_model(model_id))
+    else:
+        payload_size = None
+    _, *values = _FIXED3.unpack(fixed)
+    header = Header(model=model_id, model_hash=_check_hash(digits, hash_raw[0], "weights hash"),
+                    **dict(zip(_FIXED3_FIELDS, values)), **ctx)
+    if payload_size is not None and payload_size > _max_payload(header):
+        raise FormatError(f"invalid .rcq header: an entropy-coded payload of {payload_size} bytes for "
+                          f"{header.num_codes} codes (at most {_max_payload(header)})")
+    return header, payload_size
 
 
 def read_header(f: IO[bytes]) -> Header:
     """Read and validate the start of a ``.rcq`` file (magic .. header_crc) from ``f``.
 
     Leaves ``f`` positioned at the gains (or, without gains, the payload). Cheap: reads at most
-    ``MAX_HEADER_BYTES + 13`` bytes (format 2; 338 in format 3), so it suits ``info``-style commands.
+    ``MAX_HEADER_BYTES + 13`` bytes (format 2; 632 in format 3), so it suits ``info``-style commands.
 
     Raises:
         FormatError: wrong magic, unsupported version or payload coding, truncation, bad CRC or
             bad header.
     """
+    return _read_header_sized(f)[0]
+
+
+def _read_header_sized(f: IO[bytes]) -> tuple[Header, int]:
+    """:func:`read_header` and the size of the payload that follows the gains."""
     version = _read_version(f)
     if version == 3:
-        return _read_header_v3(f)
+        header, size = _read_header_v3(f)
+        return header, packed_size(header.num_codes, header.bits) if size is None else size
     (header_len,) = _JSON_LEN.unpack(_read_exact(f, _JSON_LEN.size, "header length"))
     if header_len > MAX_HEADER_BYTES:
         raise FormatError(f"invalid .rcq file: header of {header_len} bytes exceeds {MAX_HEADER_BYTES}")
@@ -489,11 +639,16 @@ def read_header(f: IO[bytes]) -> Header:
     (crc,) = _CRC.unpack(_read_exact(f, _CRC.size, "header CRC"))
     if crc != zlib.crc32(raw):
         raise FormatError("corrupt .rcq file: header CRC mismatch")
-    return _decode_header(raw, version)
+    header = _decode_header(raw, version)
+    return header, packed_size(header.num_codes, header.bits)
 
 
-def read_rcq_gains(f: IO[bytes]) -> tuple[Header, np.ndarray, np.ndarray]:
+def read_rcq_gains(f: IO[bytes], context_model=None) -> tuple[Header, np.ndarray, np.ndarray]:
     """Read one whole ``.rcq`` file from ``f`` (which must end right after it), gains included.
+
+    An entropy-coded payload is decoded with ``context_model`` (an
+    :class:`~rotcodec.entropy.model.IntContextModel`), or without it with the bundled context
+    model the header names (FormatError naming it when this rotcodec has no such model).
 
     Returns:
         ``(header, codes, gains)``: ``codes`` an ``int64`` array ``[C, n_q, F]``, ``gains`` an
@@ -507,9 +662,9 @@ def read_rcq_gains(f: IO[bytes]) -> tuple[Header, np.ndarray, np.ndarray]:
             streams) or read in 1 MiB pieces (others) before they are allocated; the payload
             CRC covers the gains, so a damaged gain is a CRC mismatch.
     """
-    header = read_header(f)
+    header, payload_size = _read_header_sized(f)
     count = header.num_codes
-    size = header.num_gains + packed_size(count, header.bits)
+    size = header.num_gains + payload_size
     left = _remaining(f)
     if left is not None and left < size + _CRC.size:
         raise FormatError(
@@ -522,28 +677,37 @@ def read_rcq_gains(f: IO[bytes]) -> tuple[Header, np.ndarray, np.ndarray]:
         raise FormatError("corrupt .rcq file: payload CRC mismatch (gains or codes damaged)")
     if f.read(1):
         raise FormatError("invalid .rcq file: unexpected bytes after the payload")
-    flat = unpack_codes(payload, header.bits, count)
-    codes = flat.reshape(header.frames, header.channels, header.n_q).transpose(1, 2, 0)
+    if header.coding == PAYLOAD_ENTROPY:
+        from rotcodec.entropy.payload import decode_codes
+
+        model = _context_model(header, context_model)
+        if model.codebook_size > 2**header.bits or header.n_q > model.max_stages:
+            raise FormatError(f"the .rcq header contradicts its context model {header.context_model!r}: "
+                              f"{header.n_q} stages of {header.bits}-bit codes")
+        codes = decode_codes(model, payload, header.channels, header.n_q, header.frames)
+    else:
+        flat = unpack_codes(payload, header.bits, count)
+        codes = flat.reshape(header.frames, header.channels, header.n_q).transpose(1, 2, 0)
     gains = np.frombuffer(gain_bytes, dtype=np.int8).reshape(header.gain_blocks, header.channels).T.copy()
     return header, np.ascontiguousarray(codes), gains
 
 
-def read_rcq(f: IO[bytes]) -> tuple[Header, np.ndarray]:
+def read_rcq(f: IO[bytes], context_model=None) -> tuple[Header, np.ndarray]:
     """Read one whole ``.rcq`` file from ``f``: ``(header, codes [C, n_q, F] int64)``, the gains
     checked but left out (see :func:`read_rcq_gains`, which raises the same errors)."""
-    header, codes, _ = read_rcq_gains(f)
+    header, codes, _ = read_rcq_gains(f, context_model)
     return header, codes
 
 
-def dumps(header: Header, codes, gains=None, version: int = FORMAT_VERSION) -> bytes:
+def dumps(header: Header, codes, gains=None, version: int = FORMAT_VERSION, context_model=None) -> bytes:
     """Serialise ``header``, ``codes [C, n_q, F]`` and ``gains [C, B]`` to format-``version`` ``.rcq``
     bytes (see :func:`write_rcq`)."""
     buf = io.BytesIO()
-    write_rcq(buf, header, codes, gains, version)
+    write_rcq(buf, header, codes, gains, version, context_model)
     return buf.getvalue()
 
 
-def loads_gains(data: bytes) -> tuple[Header, np.ndarray, np.ndarray]:
+def loads_gains(data: bytes, context_model=None) -> tuple[Header, np.ndarray, np.ndarray]:
     """Parse ``.rcq`` bytes into ``(header, codes [C, n_q, F] int64, gains [C, B] int8)`` (see
     :func:`read_rcq_gains`).
 
@@ -553,15 +717,15 @@ def loads_gains(data: bytes) -> tuple[Header, np.ndarray, np.ndarray]:
     """
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise TypeError(f"loads() needs bytes, got {type(data).__name__}")
-    return read_rcq_gains(io.BytesIO(bytes(data)))
+    return read_rcq_gains(io.BytesIO(bytes(data)), context_model)
 
 
-def loads(data: bytes) -> tuple[Header, np.ndarray]:
+def loads(data: bytes, context_model=None) -> tuple[Header, np.ndarray]:
     """Parse ``.rcq`` bytes into ``(header, codes [C, n_q, F] int64)`` (see :func:`read_rcq`).
 
     Raises:
         TypeError: ``data`` is not bytes-like.
         FormatError: malformed input.
     """
-    header, codes, _ = loads_gains(data)
+    header, codes, _ = loads_gains(data, context_model)
     return header, codes
