@@ -71,20 +71,27 @@ def time_call(fn: Callable[[], object], device: torch.device, repeats: int = 3) 
 
 def bench_api(model, seconds: float, kbps_list: list[float | None], repeats: int,
               beam: int | None = None) -> list[dict]:
-    """compress + decompress of one mono clip through the public API, per bitrate (CPU tensors in/out)."""
+    """compress + decompress of one mono clip through the public API, per bitrate (CPU tensors in/out);
+    for a model with a context model, also with ``entropy=True`` (the ``*_entropy_*`` fields)."""
     import rotcodec
+    from rotcodec.entropy.bundled import for_codec
 
     sr = model.sample_rate
     wav = speech_like(seconds, sr)[None]
     device = model_device(model)
+    entropy = [False] + [True] * (for_codec(model.config.name) is not None)
     rows = []
     for kbps in kbps_list:
-        data = rotcodec.compress(wav, sr, model, kbps=kbps, beam=beam)
-        enc = time_call(lambda: rotcodec.compress(wav, sr, model, kbps=kbps, beam=beam), device, repeats)
-        dec = time_call(lambda: rotcodec.decompress(data, model), device, repeats)
-        rows.append({"kbps": nominal_kbps(model, stages_for_kbps(model, kbps, 1)), "seconds": seconds,
-                     "encode_s": enc, "decode_s": dec, "encode_x": seconds / enc, "decode_x": seconds / dec,
-                     "roundtrip_x": seconds / (enc + dec)})
+        row = {"kbps": nominal_kbps(model, stages_for_kbps(model, kbps, 1)), "seconds": seconds}
+        for ent in entropy:
+            data = rotcodec.compress(wav, sr, model, kbps=kbps, beam=beam, entropy=ent)
+            enc = time_call(lambda: rotcodec.compress(wav, sr, model, kbps=kbps, beam=beam, entropy=ent),
+                            device, repeats)
+            dec = time_call(lambda: rotcodec.decompress(data, model), device, repeats)
+            tag = "_entropy" if ent else ""
+            row.update({f"encode{tag}_s": enc, f"decode{tag}_s": dec, f"encode{tag}_x": seconds / enc,
+                        f"decode{tag}_x": seconds / dec, f"roundtrip{tag}_x": seconds / (enc + dec)})
+        rows.append(row)
     return rows
 
 
@@ -274,6 +281,11 @@ def markdown(report: dict) -> str:
                   "| kbps | compress | decompress | round trip |", "|---|---|---|---|"]
         lines += [f"| {r['kbps']:g} | {r['encode_x']:.1f} | {r['decode_x']:.1f} | {r['roundtrip_x']:.1f} |"
                   for r in report["api"]]
+        if "decode_entropy_x" in report["api"][0]:
+            lines += ["", "The same with entropy coding (`entropy=True`), x real time:", "",
+                      "| kbps | compress | decompress | round trip |", "|---|---|---|---|"]
+            lines += [f"| {r['kbps']:g} | {r['encode_entropy_x']:.1f} | {r['decode_entropy_x']:.1f} | "
+                      f"{r['roundtrip_entropy_x']:.1f} |" for r in report["api"]]
         lines.append("")
     rows = report["model"] + ([] if isinstance(report["encodec"], str) else report["encodec"])
     lines += ["Model encode / decode throughput, x real time:", "",

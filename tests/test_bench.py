@@ -36,6 +36,29 @@ def test_model_and_api_figures_are_consistent(model_path):
     assert api_rows[0]["kbps"] == 1.6 and api_rows[0]["roundtrip_x"] > 0
 
 
+def test_api_figures_with_entropy_coding_for_a_model_with_a_context_model(model_path):
+    import sys
+    from pathlib import Path
+
+    from rotcodec.entropy import bundled
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from fuzz_rcq import register_context_model
+
+    model = api.load_model(model_path)
+    assert "decode_entropy_x" not in bench_api(model, 0.3, [None], repeats=1)[0]  # none registered
+    register_context_model(model)
+    try:
+        row = bench_api(model, 0.3, [None], repeats=1)[0]
+    finally:
+        bundled.unregister(f"{model.config.name}{bundled.SUFFIX}")
+    assert row["decode_entropy_x"] == pytest.approx(0.3 / row["decode_entropy_s"])
+    assert row["roundtrip_entropy_x"] < min(row["encode_entropy_x"], row["decode_entropy_x"])
+    report = {"machine": {"cpu": "x", "cpu_count": 2, "torch": "t", "torch_threads": 2}, "seconds": 0.3,
+              "model_name": "tiny", "api": [row], "model": [], "encodec": "skipped", "ratio": []}
+    assert "The same with entropy coding" in markdown(report)
+
+
 def test_ratio_pairs_rows_by_batch_and_nearest_bitrate():
     ours = [{"precision": "fp32", "batch": 1, "kbps": k, "roundtrip_x": x} for k, x in ((1.5, 50.0), (6.0, 40.0))]
     theirs = [{"precision": "fp32", "batch": 1, "kbps": 6.0, "roundtrip_x": 10.0},
