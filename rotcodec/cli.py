@@ -2,7 +2,7 @@
 
 ::
 
-    rotcodec compress IN OUT.rcq [--kbps K] [--beam N] [--model M] [--device D] [--force] [--no-condition]
+    rotcodec compress IN OUT.rcq [--kbps K] [--beam N] [--model M] [--device D] [--force] [--no-condition] [--entropy]
     rotcodec decompress IN.rcq OUT.wav [--model M] [--device D] [--force]
     rotcodec info FILE.rcq
     rotcodec roundtrip IN OUT.wav [--kbps K] [--beam N] [--model M] [--device D] [--force]
@@ -10,7 +10,7 @@
     rotcodec bench [--seconds S] [--batch 1,16] [--kbps 1.5,3,6] [--long-minutes M] [--train RECIPES] [--json OUT]
     rotcodec report IN OUT.html [--kbps 1.5,3,6] [--opus] [--clips N] [--seconds S]
     rotcodec tokenize IN_DIR OUT_DIR [--kbps K] [--model M] [--jobs N] [--format rcq|npy] [--exact] [--no-condition]
-                      [--shard I/N]
+                      [--shard I/N] [--entropy]
     rotcodec detokenize TOKENS_DIR OUT_DIR [--model M] [--ext wav|flac|ogg]
     rotcodec models
     rotcodec train RECIPE --data DIR --out RUN [--init MODEL] [--resume] [--set key=value]
@@ -161,7 +161,8 @@ def cmd_tokenize(args) -> int:
     try:
         summary = tokenize_folder(args.input, args.output, model, kbps=args.kbps, fmt=args.format,
                                   jobs=args.jobs, exact=args.exact, force=args.force, progress=bar,
-                                  condition=not args.no_condition, shard=shard, beam=args.beam)
+                                  condition=not args.no_condition, shard=shard, beam=args.beam,
+                                  entropy=args.entropy)
     finally:
         if bar is not None:
             bar.close()
@@ -512,6 +513,12 @@ def _set_threads(args) -> None:
     torch.set_num_threads(n)
 
 
+def _add_entropy(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--entropy", action="store_true",
+                   help="entropy-code the codes with the model's context model (the same codes in "
+                        "fewer bytes; the file names it and decodes without options)")
+
+
 def _add_no_condition(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-condition", action="store_true",
                    help="code the raw signal: no DC removal, no per-second leveling to -26 dBFS, no gains "
@@ -569,9 +576,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("input", help=AUDIO_IN)
     p.add_argument("output", help="the .rcq file to write ('-': standard output)")
     _add_no_condition(p)
-    p.add_argument("--entropy", action="store_true",
-                   help="entropy-code the codes with the context model that ships beside the model "
-                        "(the same codes in fewer bytes; decodes without options)")
+    _add_entropy(p)
     p.set_defaults(func=cmd_compress)
 
     p = sub.add_parser("decompress", help=".rcq token file -> audio file", parents=[_options()])
@@ -648,6 +653,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
                         "from the I-th, listed in manifest.shard-I-of-N.jsonl; N machines can fill one "
                         "OUT_DIR, which detokenize and rotcodec.tokenize.read_manifest read as one dataset")
     _add_no_condition(p)
+    _add_entropy(p)
     p.set_defaults(func=cmd_tokenize)
 
     p = sub.add_parser("detokenize", help="token folder (with its manifest.jsonl or shard manifests) -> audio files",

@@ -8,7 +8,7 @@ their extension: ``b.wav.rcq``) and records one JSON line per file in ``OUT_DIR/
     {"path": "a/b.wav", "tokens": "a/b.rcq", "format": "rcq", "duration": 2.5,
      "sample_rate": 44100, "channels": 1, "length": 110250, "frames": 125, "n_q": 6,
      "codebook_size": 1024, "model": "speech16k-cpu@1", "model_hash": "…", "exact": false, "beam": 4,
-     "gain_frames": 50}
+     "gain_frames": 50, "entropy": false}
     {"path": "c/broken.wav", "error": "not a readable audio file: …"}
 
 ``.npy`` token files hold int16 ``[C, n_q, F]`` (no header: the manifest line is their header).
@@ -27,8 +27,8 @@ file exists, and retries errors. Each token file is written to a hidden temp fil
 line appended, and only then renamed into place, so a killed run leaves either a finished token
 file with its line, or no token file (stale temp files are removed by the next run). A token
 file that exists without a line is someone else's: it is left alone (an error line) unless
-``force``. Settings that differ from the folder's (model weights, n_q, format, exact, beam) are
-refused unless ``force``, which redoes everything. At the end the manifest is rewritten, one line
+``force``. Settings that differ from the folder's (model weights, n_q, format, exact, beam,
+entropy coding) are refused unless ``force``, which redoes everything. At the end the manifest is rewritten, one line
 per file, sorted.
 
 Shards: ``shard=(I, N)`` (``--shard I/N``, 1-based) codes every N-th file of the sorted list from
@@ -60,12 +60,12 @@ from rotcodec.bitrate import stages_and_cap
 from rotcodec.checks import is_int, positive_int
 from rotcodec.coding.chunks import DEFAULT_CHUNK_FRAMES
 from rotcodec.coding.conditioning import GAIN_FRAMES
-from rotcodec.coding.pipeline import check_beam, code_bits, model_id, other_model
+from rotcodec.coding.pipeline import check_beam, code_bits, context_model_for, model_id, other_model
 from rotcodec.coding.progress import ProgressLine  # noqa: F401 - re-exported
 from rotcodec.errors import FormatError, NoModel, OutputExists
 from rotcodec.files import AUDIO_SUFFIXES, atomic_write_text, audio_files  # noqa: F401 - re-exported
 from rotcodec.io.audio import audio_info
-from rotcodec.io.container import Header, write_rcq
+from rotcodec.io.container import PAYLOAD_ENTROPY, Header, write_rcq
 from rotcodec.model.codec import Codec
 from rotcodec.model.loading import weights_hash
 from rotcodec.text import counted
@@ -76,8 +76,8 @@ __all__ = ["AUDIO_SUFFIXES", "FORMATS", "MANIFEST", "Summary", "audio_files", "d
 FORMATS = ("rcq", "npy")
 MANIFEST = "manifest.jsonl"
 _SHARD_MANIFEST = re.compile(r"manifest\.shard-([0-9]+)-of-([0-9]+)\.jsonl")
-_SETTINGS = ("model_hash", "n_q", "format", "exact", "beam", "gain_frames")  # what every ok line of one folder shares
-_OLDER = {"beam": 1, "gain_frames": 0}  # settings that manifests written before them lack, and what those lines used
+_SETTINGS = ("model_hash", "n_q", "format", "exact", "beam", "gain_frames", "entropy")  # shared by a folder's ok lines
+_OLDER = {"beam": 1, "gain_frames": 0, "entropy": False}  # settings older manifests lack, and what those lines used
 
 
 @dataclass(frozen=True)
@@ -205,6 +205,7 @@ class _Job:
     exact: bool
     condition: bool = True
     beam: int | None = None
+    entropy: bool = False
 
 
 _WORKER: dict = {}
@@ -239,7 +240,8 @@ def _code_one(job: _Job) -> tuple[dict, str | None]:
                  "channels": channels, "length": length, "frames": int(codes.shape[-1]),
                  "n_q": int(codes.shape[1]), "codebook_size": model.config.quantizer.codebook_size,
                  "model": _WORKER["id"], "model_hash": _WORKER["hash"], "exact": job.exact,
-                 "beam": job.beam or model.config.quantizer.beam, "gain_frames": gain_frames}
+                 "beam": job.beam or model.config.quantizer.beam, "gain_frames": gain_frames,
+                 "entropy": job.entropy}
         if job.fmt == "npy" and gains is not None:
             entry["gains"] = gains.tolist()
         target = Path(job.target)
@@ -249,13 +251,16 @@ def _code_one(job: _Job) -> tuple[dict, str | None]:
             if job.fmt == "npy":
                 np.save(f, codes.astype(np.int16), allow_pickle=False)
             else:
+                ctx = context_model_for(model, entry["n_q"]) if job.entropy else None
+                coding = {} if ctx is None else dict(coding=PAYLOAD_ENTROPY, context_model=ctx[0],
+                                                     context_hash=ctx[1].digest)
                 header = Header(
                     model=_WORKER["id"], model_hash=_WORKER["hash"], sample_rate=model.sample_rate,
                     original_sample_rate=sample_rate, channels=channels, n_q=entry["n_q"],
                     bits=code_bits(model), frame_rate=model.frame_rate, frames=entry["frames"],
                     length=length, chunk_frames=DEFAULT_CHUNK_FRAMES,
-                    chunk_overlap=model.encoder_context_frames(), gain_frames=gain_frames)
-                write_rcq(f, header, codes, gains)
+                    chunk_overlap=model.encoder_context_frames(), gain_frames=gain_frames, **coding)
+                write_rcq(f, header, codes, gains, context_model=None if ctx is None else ctx[1])
         return entry, str(tmp)
     except (ValueError, OSError, RuntimeError) as err:  # AudioError/FormatError are ValueErrors
         if tmp is not None:
@@ -283,7 +288,7 @@ def tokenize_folder(in_dir: str | os.PathLike, out_dir: str | os.PathLike, model
                     kbps: float | None = None, fmt: str = "rcq", jobs: int = 1, exact: bool = False,
                     force: bool = False, progress: Callable[[int, int, float], None] | None = None,
                     condition: bool = True, shard: tuple[int, int] | None = None,
-                    beam: int | None = None) -> Summary:
+                    beam: int | None = None, entropy: bool = False) -> Summary:
     """Tokenize every audio file under ``in_dir`` into ``out_dir`` (created) with a manifest.
 
     Args:
@@ -305,6 +310,8 @@ def tokenize_folder(in_dir: str | os.PathLike, out_dir: str | os.PathLike, model
             shard with the same settings.
         beam: code paths the encoder keeps per frame (None: the model's setting); recorded in
             the manifest, a setting like ``exact``.
+        entropy: ``rcq`` files entropy-coded with the model's context model (as
+            ``compress --entropy``: the same codes in fewer bytes); a setting like ``beam``.
 
     Returns:
         A :class:`Summary`. Files that fail (unreadable audio, ...) get an ``error`` line in the
@@ -313,7 +320,8 @@ def tokenize_folder(in_dir: str | os.PathLike, out_dir: str | os.PathLike, model
     Raises:
         FileNotFoundError: no ``in_dir``, or no parent for ``out_dir``.
         FileExistsError: ``out_dir`` holds tokens of other settings (without ``force``).
-        ValueError: a bad ``fmt``, ``jobs`` or ``kbps``; ``npy`` with a codebook beyond int16.
+        ValueError: a bad ``fmt``, ``jobs`` or ``kbps``; ``npy`` with a codebook beyond int16;
+            ``entropy`` with ``npy`` or for a model without a context model.
         FormatError: an unreadable manifest.
     """
     if fmt not in FORMATS:
@@ -335,13 +343,18 @@ def tokenize_folder(in_dir: str | os.PathLike, out_dir: str | os.PathLike, model
             return 0
     if fmt == "npy" and codec.config.quantizer.codebook_size > 2**15:
         raise ValueError(f"npy tokens are int16; codes of {codec.config.quantizer.codebook_size} do not fit (use rcq)")
+    if entropy and fmt != "rcq":
+        raise ValueError("entropy coding is for rcq token files (npy tokens are plain int16 arrays)")
+    if entropy:
+        context_model_for(codec, stages(1) or codec.n_q)  # ValueError now when the model has none
     if not out_dir.parent.is_dir():
         raise FileNotFoundError(f"folder does not exist: {out_dir.parent}")
     out_dir.mkdir(exist_ok=True)
     manifest = out_dir / manifest_name(shard)
     entries = _read_manifest_file(manifest)
     want = {"model_hash": weights_hash(codec), "format": fmt, "exact": bool(exact),
-            "beam": beam or codec.config.quantizer.beam, "gain_frames": GAIN_FRAMES if condition else 0}
+            "beam": beam or codec.config.quantizer.beam, "gain_frames": GAIN_FRAMES if condition else 0,
+            "entropy": bool(entropy)}
     _check_settings(entries, want, force, out_dir, stages)
     names = token_names(every, fmt)  # of the whole list: a name never depends on the shard
     _remove_stale_temps(out_dir, None if shard is None else {names[f] for f in files})
@@ -361,7 +374,7 @@ def tokenize_folder(in_dir: str | os.PathLike, out_dir: str | os.PathLike, model
             failed += 1
             continue
         todo.append(_Job(str(in_dir / rel), key, str(target), tokens, fmt, kbps, bool(exact), bool(condition),
-                         beam))
+                         beam, bool(entropy)))
 
     coded, seconds, capped = 0, 0.0, set()
     with open(manifest, "a", encoding="utf-8") as log, warnings.catch_warnings():

@@ -194,6 +194,39 @@ def test_the_beam_is_a_setting_of_the_folder(corpus, tmp_path, model_path, capsy
     assert "--beam must be >= 1" in capsys.readouterr().err
 
 
+def test_entropy_coding_is_a_setting_of_the_folder(corpus, tmp_path, model_path, capsys):
+    """``--entropy``: rcq token files range-coded with the model's context model, the same codes
+    as plain ones; refused for npy tokens and for a model without a context model."""
+    from pathlib import Path
+
+    from rotcodec.entropy import bundled
+    from rotcodec.io.container import PAYLOAD_ENTROPY, read_header
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from fuzz_rcq import register_context_model
+
+    model = rotcodec.load_model(model_path)
+    assert _tokenize(corpus, tmp_path / "none", model_path, "--entropy") == 1
+    assert "no context model" in capsys.readouterr().err and not (tmp_path / "none").exists()
+    register_context_model(model)
+    try:
+        assert _tokenize(corpus, tmp_path / "npy", model_path, "--entropy", "--format", "npy") == 1
+        assert "rcq token files" in capsys.readouterr().err and not (tmp_path / "npy").exists()
+        out, plain = tmp_path / "tok", tmp_path / "plain"
+        assert _tokenize(corpus, out, model_path, "--entropy") == 1  # broken.wav
+        assert _tokenize(corpus, plain, model_path) == 1
+        for name in ("one.rcq", "a/b/two.rcq"):
+            with open(out / name, "rb") as f:
+                assert read_header(f).coding == PAYLOAD_ENTROPY
+            assert np.array_equal(load_codes(out / name), load_codes(plain / name))
+        assert read_manifest(out)["one.wav"]["entropy"] is True
+        capsys.readouterr()
+        assert _tokenize(corpus, out, model_path) == 1
+        assert "other settings (entropy True (now False)" in capsys.readouterr().err
+    finally:
+        bundled.unregister(f"{model.config.name}{bundled.SUFFIX}")
+
+
 def test_two_jobs_give_the_same_tokens(corpus, tmp_path, model_path):
     one, two = tmp_path / "one", tmp_path / "two"
     _tokenize(corpus, one, model_path, "--exact")
