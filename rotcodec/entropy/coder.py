@@ -84,8 +84,8 @@ class RangeDecoder:
     """Decode what :class:`RangeEncoder` wrote, given the same tables in the same order.
 
     ``dec.decode(cumulative)`` takes the table as the inclusive cumulative sums of the
-    frequencies, ``[f0, f0 + f1, ..., total]`` (length ``K``), and returns the symbol; :meth:`finish` checks that the stream ended where
-    the encoder's did.
+    frequencies, ``[f0, f0 + f1, ..., total]`` (length ``K``), and returns the symbol;
+    :meth:`finish` checks that the stream ended where the encoder's did.
     """
 
     def __init__(self, data: bytes) -> None:

@@ -23,10 +23,10 @@ product and partial sum is an integer below ``2**53`` (checked from the weights'
 model is built), so every operation is exact in any summation order, on any CPU, BLAS and
 thread count. The hidden and output layers also carry their ``2**-sh`` in the weights and biases:
 a power of two scales every product and partial sum exactly (each stays an integer below ``2**53``
-times ``2**-sh``), so ``floor`` of the matrix product is the shifted integer itself. The exponential is the lookup table ``lut`` stored in the model file, not
-recomputed with libm. :meth:`IntContextModel.tables` (all frames at once, the encoder) and
-:class:`SequentialTables` (frame by frame, stage by stage, the decoder) therefore give the same
-integers. The file is an ``.npz`` of plain arrays (no pickles) plus a JSON ``meta`` string.
+times ``2**-sh``), so ``floor`` of the scaled product is ``>> sh`` of the integer one. The
+exponential is the lookup table ``lut`` stored in the model file, not recomputed with libm.
+:meth:`IntContextModel.tables` (all frames at once, the encoder) and :class:`SequentialTables`
+(frame by frame, stage by stage, the decoder) therefore give the same integers. The file is an ``.npz`` of plain arrays (no pickles) plus a JSON ``meta`` string.
 """
 
 from __future__ import annotations
