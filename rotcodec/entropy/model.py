@@ -26,7 +26,8 @@ a power of two scales every product and partial sum exactly (each stays an integ
 times ``2**-sh``), so ``floor`` of the scaled product is ``>> sh`` of the integer one. The
 exponential is the lookup table ``lut`` stored in the model file, not recomputed with libm.
 :meth:`IntContextModel.tables` (all frames at once, the encoder) and :class:`SequentialTables`
-(frame by frame, stage by stage, the decoder) therefore give the same integers. The file is an ``.npz`` of plain arrays (no pickles) plus a JSON ``meta`` string.
+(frame by frame, stage by stage, the decoder) therefore give the same integers. The file is an
+``.npz`` of plain arrays (no pickles) plus a JSON ``meta`` string.
 """
 
 from __future__ import annotations
