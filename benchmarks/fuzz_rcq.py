@@ -58,6 +58,7 @@ from rotcodec.errors import FormatError  # noqa: E402
 from rotcodec.entropy import bundled  # noqa: E402
 from rotcodec.entropy.fit import ContextNet, FitConfig, calibration, quantise  # noqa: E402
 from rotcodec.io.container import MAGIC, FORMAT_VERSION, dumps, loads_gains  # noqa: E402
+from rotcodec.io.container import _varint as varint  # noqa: E402  (the writer's own LEB128)
 from rotcodec.model.loading import weights_hash  # noqa: E402
 
 PREFIX = struct.Struct("<4sBI")
@@ -300,15 +301,6 @@ def split3e(data: bytes) -> tuple[bytes, bytes, bytes, int, bytes]:
         if data[end - 1] < 0x80:
             break
     return head, data[pos:ctx_end], data[ctx_end:hash_end], size, data[end + CRC.size: -CRC.size]
-
-
-def varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        out.append((n & 0x7F) | (0x80 if n > 0x7F else 0))
-        n >>= 7
-        if not n:
-            return bytes(out)
 
 
 def build3e(head: bytes, ctx_id: bytes, ctx_hash: bytes, size: int | bytes, body: bytes) -> bytes:
