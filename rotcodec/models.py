@@ -271,7 +271,7 @@ def descriptions() -> dict[str, str]:
 def list_models() -> list[ModelInfo]:
     """Every bundled model (:func:`bundled_models`) with its rate, stages and bitrates, read from
     its file (each is loaded, once: :func:`resolve` keeps it), and what it is for."""
-    from rotcodec.entropy.bundled import for_codec
+    from rotcodec.entropy import bundled
 
     about, default = descriptions(), default_name()
     infos = []
@@ -281,5 +281,5 @@ def list_models() -> list[ModelInfo]:
         infos.append(ModelInfo(name, codec.sample_rate, 1, codec.n_q, q.codebook_size, codec.frame_rate,
                                (codec.bitrate(1) / 1000, codec.bitrate() / 1000), name == default,
                                about.get(name, "(no description in pretrained/models.txt)"),
-                               for_codec(codec.config.name) is not None))
+                               bundled.has(codec.config.name)))
     return infos

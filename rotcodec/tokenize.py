@@ -60,12 +60,12 @@ from rotcodec.bitrate import stages_and_cap
 from rotcodec.checks import is_int, positive_int
 from rotcodec.coding.chunks import DEFAULT_CHUNK_FRAMES
 from rotcodec.coding.conditioning import GAIN_FRAMES
-from rotcodec.coding.pipeline import check_beam, code_bits, context_model_for, model_id, other_model
+from rotcodec.coding.pipeline import check_beam, code_bits, coding_fields, context_model_for, model_id, other_model
 from rotcodec.coding.progress import ProgressLine  # noqa: F401 - re-exported
 from rotcodec.errors import FormatError, NoModel, OutputExists
 from rotcodec.files import AUDIO_SUFFIXES, atomic_write_text, audio_files  # noqa: F401 - re-exported
 from rotcodec.io.audio import audio_info
-from rotcodec.io.container import PAYLOAD_ENTROPY, Header, write_rcq
+from rotcodec.io.container import Header, write_rcq
 from rotcodec.model.codec import Codec
 from rotcodec.model.loading import weights_hash
 from rotcodec.text import counted
@@ -252,14 +252,12 @@ def _code_one(job: _Job) -> tuple[dict, str | None]:
                 np.save(f, codes.astype(np.int16), allow_pickle=False)
             else:
                 ctx = context_model_for(model, entry["n_q"]) if job.entropy else None
-                coding = {} if ctx is None else dict(coding=PAYLOAD_ENTROPY, context_model=ctx[0],
-                                                     context_hash=ctx[1].digest)
                 header = Header(
                     model=_WORKER["id"], model_hash=_WORKER["hash"], sample_rate=model.sample_rate,
                     original_sample_rate=sample_rate, channels=channels, n_q=entry["n_q"],
                     bits=code_bits(model), frame_rate=model.frame_rate, frames=entry["frames"],
                     length=length, chunk_frames=DEFAULT_CHUNK_FRAMES,
-                    chunk_overlap=model.encoder_context_frames(), gain_frames=gain_frames, **coding)
+                    chunk_overlap=model.encoder_context_frames(), gain_frames=gain_frames, **coding_fields(ctx))
                 write_rcq(f, header, codes, gains, context_model=None if ctx is None else ctx[1])
         return entry, str(tmp)
     except (ValueError, OSError, RuntimeError) as err:  # AudioError/FormatError are ValueErrors

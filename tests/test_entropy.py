@@ -236,6 +236,7 @@ def test_entropy_coded_rcq_decodes_with_the_bundled_model_and_names_a_missing_on
         dumps(_header(tiny, channels=1, n_q=4, context_hash="ffff"), codes, context_model=tiny)
     assert bundled.for_codec("tiny")[1].digest == tiny.digest
     assert bundled.for_codec("other") is None
+    assert bundled.has("tiny") and not bundled.has("other")
     IntContextModel({**tiny.meta, "codec": "other@1"}, tiny.arrays).save(tmp_path / "tiny.entropy.npz")
     with pytest.raises(FormatError, match="another version"):
         loads(data)

@@ -37,7 +37,7 @@ from rotcodec.text import counted
 
 __all__ = [
     "model_id", "code_bits", "other_model", "check_header", "check_beam", "check_gains", "encode_audio",
-    "encode_to_rcq", "context_model_for", "read_checked", "decode_rcq", "ungain_stream",
+    "encode_to_rcq", "context_model_for", "coding_fields", "read_checked", "decode_rcq", "ungain_stream",
 ]
 
 MAX_CHANNELS = 64  # the container's limit
@@ -204,7 +204,7 @@ def encode_to_rcq(model, blocks: Iterable[torch.Tensor], sample_rate: int, chann
                                     condition=condition, progress=bar, beam=beam)
     finally:
         bar.close()
-    coding = {} if ctx is None else dict(coding=PAYLOAD_ENTROPY, context_model=ctx[0], context_hash=ctx[1].digest)
+    coding = coding_fields(ctx)
     header = Header(
         model=model_id(model), model_hash=model_hash, sample_rate=model.sample_rate,
         original_sample_rate=sample_rate, channels=channels, n_q=n_q, bits=code_bits(model),
@@ -214,6 +214,12 @@ def encode_to_rcq(model, blocks: Iterable[torch.Tensor], sample_rate: int, chann
     write_rcq(out, header, codes.numpy(), None if gains is None else gains.numpy(),
               context_model=None if ctx is None else ctx[1])
     return header
+
+
+def coding_fields(ctx) -> dict:
+    """The :class:`Header` fields of a payload coded with ``ctx`` (``(id, context model)`` of
+    :func:`context_model_for`), or of a bit-packed one (None): none to set."""
+    return {} if ctx is None else dict(coding=PAYLOAD_ENTROPY, context_model=ctx[0], context_hash=ctx[1].digest)
 
 
 def context_model_for(model, n_q: int):

@@ -16,7 +16,7 @@ from pathlib import Path
 from rotcodec.entropy.model import IntContextModel, load_context_model
 from rotcodec.errors import FormatError
 
-__all__ = ["SUFFIX", "find", "for_codec", "load", "model_id", "register", "unregister"]
+__all__ = ["SUFFIX", "find", "for_codec", "has", "load", "model_id", "register", "unregister"]
 
 SUFFIX = ".entropy"
 _ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,200}")
@@ -74,6 +74,13 @@ def find(ctx_id: str, digest: str) -> IntContextModel:
         raise FormatError(f"{where}; this rotcodec's {ctx_id!r} is another version (hash {model.digest}); "
                           "decode it with the rotcodec version that made it")
     return model
+
+
+def has(codec_name: str) -> bool:
+    """Whether :func:`for_codec` finds a context model for ``codec_name``, without loading it."""
+    ctx_id = f"{codec_name}{SUFFIX}"
+    return ctx_id in _registered or bool(_ID_RE.fullmatch(codec_name)
+                                         and _folder().joinpath(f"{ctx_id}.npz").is_file())
 
 
 def for_codec(codec_name: str) -> tuple[str, IntContextModel] | None:

@@ -385,8 +385,10 @@ def _encode_header(header: Header, version: int = FORMAT_VERSION, payload_size: 
 
 
 def _max_payload(header: Header) -> int:
-    """Largest entropy-coded payload of ``header``'s codes (as :func:`rotcodec.entropy.payload.max_payload_size`)."""
-    return min(4 * header.num_codes + 8, 2**32 - 1)
+    """Largest entropy-coded payload of ``header``'s codes (the field holds at most ``2**32 - 1``)."""
+    from rotcodec.entropy.payload import max_payload_size  # numpy only; only entropy-coded files need it
+
+    return min(max_payload_size(header.num_codes), 2**32 - 1)
 
 
 def rcq_size(header: Header, version: int = FORMAT_VERSION, payload_size: int | None = None) -> int:
