@@ -4,10 +4,39 @@ Upper layer of the file format (``bitpack.py`` is the lower one); works on any `
 and never imports the model. Every format starts with the same five bytes::
 
     magic        4 bytes  b"RCQ\\x89"
-    version      uint8    1, 2 or 3 (writers write FORMAT_VERSION = 3 unless told otherwise)
+    version      uint8    1 to 4 (writers write FORMAT_VERSION = 4 unless told otherwise)
 
-Format 3 (the default since issue 38: a binary header of 72 bytes for the bundled model, where
-format 2's JSON took 185), little endian, fixed-width ``struct`` fields::
+Format 4 (the default): format 3's fields, most as unsigned LEB128 varints (7 bits a byte, low
+first, high bit = more follow; at most 10 bytes), and short forms chosen by a flags byte. The
+bundled model's header is 34 bytes with its CRC (format 3: 72; format 2: 185), so a 2 s clip at
+6 kbps is 1,540 bytes, 6.16 kbps real::
+
+    flags        uint8    bits 0-1 coding (as format 3; 2 and 3 are a FormatError);
+                          bit 2 KNOWN_MODEL: the model id is a number from KNOWN_MODELS;
+                          bit 3 SAME_RATE: the input's rate is the model's (no orig_sr);
+                          bit 4 FLOAT_FPS: the frame rate is a float64 (else sample_rate / hop);
+                          bit 5 HASH16: the weights hash has 16 hex digits, 8 bytes without a
+                          length byte; bits 6-7 must be 0
+    shape        uint16   channels - 1 | (n_q - 1) << 6 | (bits - 1) << 12
+    sample_rate  varint
+    orig_sr      varint   unless SAME_RATE
+    hop          varint   >= 1, frame_rate = sample_rate / hop (FLOAT_FPS: frame_rate float64)
+    frames, length, chunk_frames, chunk_overlap, gain_frames: varints
+    model        KNOWN_MODEL: uint8 number n (1..len(KNOWN_MODELS)) and a varint version v, the id
+                          "<KNOWN_MODELS[n - 1]>@<v>"; else model_len uint8 (>= 1) and UTF-8
+    hash         HASH16: 8 bytes; else hash_len and the packed digits as format 3
+    (coding 1 only:) ctx_len, ctx_model, ctx_hash_len, ctx_hash, payload_size as format 3
+    header_crc   uint32   zlib.crc32 of every byte from the magic to here
+    gains, payload, payload_crc as format 3
+
+Each header has one encoding: the writer takes every short form that applies (the shortest
+varint, SAME_RATE, the hop, KNOWN_MODEL, HASH16) and the reader refuses any other bytes for the
+same values. KNOWN_MODELS only grows, so a number names the same model in every rotcodec; the
+weights hash is the check that the model decoding a file is the one that made it. At most
+5 + 1 + 2 + 8 * 10 + 256 + 33 + 256 + 33 + 5 + 4 = 675 bytes.
+
+Format 3 (issue 38's first binary header; read, and written with ``version=3``), little endian,
+fixed-width ``struct`` fields::
 
     coding       uint8    how the payload is coded: 0 = bit-packed codes (PAYLOAD_BITPACKED),
                           1 = entropy-coded with a context model (PAYLOAD_ENTROPY, see below);
@@ -106,9 +135,9 @@ __all__ = [
 ]
 
 MAGIC = b"RCQ\x89"
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 """The format writers write by default; every version from 1 up to it is read."""
-_WRITABLE = (2, 3)
+_WRITABLE = (2, 3, 4)
 _V1_FIELDS = ("gain_frames",)  # fields a format-1 header lacks (they read as 0)
 MAX_HEADER_BYTES = 16384
 """Largest JSON header (formats 1 and 2) in bytes."""
@@ -128,6 +157,15 @@ PAYLOAD_BITPACKED = 0
 PAYLOAD_ENTROPY = 1
 """Format-3 payload coding 1: the codes range-coded under a named context model (:mod:`rotcodec.entropy`)."""
 _CODINGS = {PAYLOAD_BITPACKED: "bit-packed", PAYLOAD_ENTROPY: "entropy-coded"}
+# Format 4: the flags byte (see the module docstring) and the fields that are not varints.
+KNOWN_MODELS = ("stft16k-cpu", "speech16k-cpu", "audio24k-cpu")
+"""Model names format 4 writes as a number (position + 1): append only, a name keeps its number."""
+_F4_CODING, _F4_KNOWN_MODEL, _F4_SAME_RATE, _F4_FLOAT_FPS, _F4_HASH16 = 0x03, 0x04, 0x08, 0x10, 0x20
+_F4_RESERVED = 0xC0
+_SHAPE4 = struct.Struct("<H")  # channels - 1 | (n_q - 1) << 6 | (bits - 1) << 12
+_F64 = struct.Struct("<d")
+_MAX_VARINT = 10  # bytes: 70 bits, more than any field holds
+_MAX_MODEL_VERSION = 2**32 - 1
 
 
 def _own_context_model(model: str) -> str:
@@ -359,29 +397,91 @@ def _encode_header(header: Header, version: int = FORMAT_VERSION, payload_size: 
     (``payload_size``: the payload's bytes, which an entropy-coded header records)."""
     if not isinstance(header, Header):
         raise TypeError(f"header must be a Header, got {type(header).__name__}")
-    if _check_version(version) == 2:
+    version = _check_version(version)
+    if version == 4:
+        raw = _encode_v4(header)
+    elif version == 2:
         if header.coding != PAYLOAD_BITPACKED:
-            raise ValueError("format 2 holds bit-packed codes only; write entropy-coded files as format 3")
+            raise ValueError("format 2 holds bit-packed codes only; write entropy-coded files as format 3 or 4")
         text = json.dumps(header.to_json(), separators=(",", ":"), ensure_ascii=False, allow_nan=False)
         raw = text.encode("utf-8")
         return _MAGIC_VERSION.pack(MAGIC, 2) + _JSON_LEN.pack(len(raw)) + raw + _CRC.pack(zlib.crc32(raw))
-    for name, hi in _FIXED3_LIMITS.items():
-        if getattr(header, name) > hi:
-            raise ValueError(f"{name} = {getattr(header, name)} does not fit format 3 (at most {hi}); "
-                             "write it as format 2 (version=2)")
-    model = header.model.encode("utf-8")
-    if len(model) > 255:
-        raise ValueError(f"model id of {len(model)} UTF-8 bytes does not fit format 3 (at most 255); "
-                         "write it as format 2 (version=2)")
-    raw = (_MAGIC_VERSION.pack(MAGIC, 3)
-           + _FIXED3.pack(header.coding, *(getattr(header, name) for name in _FIXED3_FIELDS))
-           + _BYTE.pack(len(model)) + model + _pack_hash(header.model_hash))
+    else:
+        for name, hi in _FIXED3_LIMITS.items():
+            if getattr(header, name) > hi:
+                raise ValueError(f"{name} = {getattr(header, name)} does not fit format 3 (at most {hi}); "
+                                 "write it as format 4 or 2")
+        raw = (_MAGIC_VERSION.pack(MAGIC, 3)
+               + _FIXED3.pack(header.coding, *(getattr(header, name) for name in _FIXED3_FIELDS))
+               + _model_text(header.model, 3) + _pack_hash(header.model_hash))
     if header.coding == PAYLOAD_ENTROPY:
         if payload_size is None or not 0 <= payload_size <= _max_payload(header):
             raise ValueError(f"entropy-coded payload of {payload_size} bytes for {header.num_codes} codes")
         ctx = b"" if header.context_model == _own_context_model(header.model) else header.context_model.encode("utf-8")
         raw += _BYTE.pack(len(ctx)) + ctx + _pack_hash(header.context_hash) + _varint(payload_size)
     return raw + _CRC.pack(zlib.crc32(raw))
+
+
+def _model_text(model: str, version: int) -> bytes:
+    """A model id as formats 3 and 4 store it in text: one length byte, then its UTF-8."""
+    raw = model.encode("utf-8")
+    if len(raw) > 255:
+        raise ValueError(f"model id of {len(raw)} UTF-8 bytes does not fit format {version} (at most 255); "
+                         "write it as format 2 (version=2)")
+    return _BYTE.pack(len(raw)) + raw
+
+
+def _hop(header: Header) -> int:
+    """The samples a frame, when ``frame_rate`` is exactly ``sample_rate / hop`` for an integer hop
+    (format 4 then stores the hop), else 0 (it stores the float)."""
+    ratio = header.sample_rate / header.frame_rate
+    if not math.isfinite(ratio) or not 1 <= ratio < 2**53:
+        return 0
+    hop = round(ratio)
+    return hop if header.sample_rate / hop == header.frame_rate else 0
+
+
+def _known_model(model: str) -> tuple[int, int] | None:
+    """``(number, version)`` of a model id ``"<name>@<version>"`` whose name is in
+    :data:`KNOWN_MODELS` and whose version is a plain decimal (as format 4 writes it back), else None."""
+    name, at, version = model.rpartition("@")
+    if not at or name not in KNOWN_MODELS or not version.isascii() or not version.isdecimal():
+        return None
+    if str(int(version)) != version or int(version) > _MAX_MODEL_VERSION:
+        return None
+    return KNOWN_MODELS.index(name) + 1, int(version)
+
+
+def _encode_v4(header: Header) -> bytes:
+    """Format 4 from the magic to the end of the weights hash (the entropy fields and the CRC follow
+    as in format 3)."""
+    flags = header.coding
+    out = bytearray(_SHAPE4.pack((header.channels - 1) | (header.n_q - 1) << 6 | (header.bits - 1) << 12))
+    out += _varint(header.sample_rate)
+    if header.original_sample_rate == header.sample_rate:
+        flags |= _F4_SAME_RATE
+    else:
+        out += _varint(header.original_sample_rate)
+    hop = _hop(header)
+    if hop:
+        out += _varint(hop)
+    else:
+        flags |= _F4_FLOAT_FPS
+        out += _F64.pack(header.frame_rate)
+    for name in ("frames", "length", "chunk_frames", "chunk_overlap", "gain_frames"):
+        out += _varint(getattr(header, name))
+    known = _known_model(header.model)
+    if known:
+        flags |= _F4_KNOWN_MODEL
+        out += _BYTE.pack(known[0]) + _varint(known[1])
+    else:
+        out += _model_text(header.model, 4)
+    if len(header.model_hash) == 16:
+        flags |= _F4_HASH16
+        out += bytes.fromhex(header.model_hash)
+    else:
+        out += _pack_hash(header.model_hash)
+    return _MAGIC_VERSION.pack(MAGIC, 4) + _BYTE.pack(flags) + bytes(out)
 
 
 def _max_payload(header: Header) -> int:
@@ -576,50 +676,134 @@ def _read_header_v3(f: IO[bytes]) -> tuple[Header, int | None]:
     model = _read_exact(f, model_len[0], "header (model id)")
     hash_raw, digits = _read_hash(f, "weights hash")
     raw = _MAGIC_VERSION.pack(MAGIC, 3) + fixed + model_len + model + hash_raw
-    ctx_raw = b""
-    if coding == PAYLOAD_ENTROPY:
-        ctx_len = _read_exact(f, 1, "header (context model id length)")
-        ctx_raw = ctx_len + _read_exact(f, ctx_len[0], "header (context model id)")
-        ctx_hash_raw, ctx_digits = _read_hash(f, "context model hash")
-        size_raw, payload_size = b"", 0
-        for i in range(5):
-            byte = _read_exact(f, 1, "header (payload size)")
-            size_raw += byte
-            payload_size |= (byte[0] & 0x7F) << (7 * i)
-            if byte[0] < 0x80:
-                break
-        else:
-            raise FormatError("invalid .rcq header: payload size of more than 5 bytes")
-        raw += ctx_raw + ctx_hash_raw + size_raw
+    tail = _read_context_tail(f) if coding == PAYLOAD_ENTROPY else None
+    _check_crc(f, raw + (tail[0] if tail else b""))
+    _check_coding(coding)
+    model_id = _text(model, "model id")
+    _, *values = _FIXED3.unpack(fixed)
+    return _with_payload(dict(model=model_id, model_hash=_check_hash(digits, hash_raw[0], "weights hash"),
+                              **dict(zip(_FIXED3_FIELDS, values))), coding, tail)
+
+
+def _read_varint(f: IO[bytes], what: str, limit: int = _MAX_VARINT) -> tuple[bytes, int]:
+    """An unsigned LEB128 varint of at most ``limit`` bytes: ``(its bytes, its value)``."""
+    raw, value = b"", 0
+    for i in range(limit):
+        byte = _read_exact(f, 1, f"header ({what})")
+        raw += byte
+        value |= (byte[0] & 0x7F) << (7 * i)
+        if byte[0] < 0x80:
+            return raw, value
+    raise FormatError(f"invalid .rcq header: {what} of more than {limit} bytes")
+
+
+def _read_context_tail(f: IO[bytes]) -> tuple[bytes, bytes, str, int]:
+    """The entropy-coded header's last fields (formats 3 and 4): ``(their raw bytes, the context
+    model id's bytes (empty: the model's own), its hash digits, the payload size)``."""
+    ctx_len = _read_exact(f, 1, "header (context model id length)")
+    ctx = _read_exact(f, ctx_len[0], "header (context model id)")
+    hash_raw, digits = _read_hash(f, "context model hash")
+    size_raw, size = _read_varint(f, "payload size", 5)
+    if size_raw != _varint(size):
+        raise FormatError("invalid .rcq header: payload size not in its shortest form")
+    return ctx_len + ctx + hash_raw + size_raw, ctx, _check_hash(digits, hash_raw[0], "context model hash"), size
+
+
+def _check_crc(f: IO[bytes], raw: bytes) -> None:
     (crc,) = _CRC.unpack(_read_exact(f, _CRC.size, "header CRC"))
     if crc != zlib.crc32(raw):
         raise FormatError("corrupt .rcq file: header CRC mismatch")
+
+
+def _check_coding(coding: int) -> None:
     if coding not in _CODINGS:
         raise FormatError(f"unsupported .rcq payload coding {coding} (this rotcodec reads "
                           + ", ".join(f"{k} = {v}" for k, v in _CODINGS.items()) + "); upgrade rotcodec to read it")
-    ctx = {}
-    model_id = _text(model, "model id")
-    if ctx_raw:
-        if size_raw != _varint(payload_size):
-            raise FormatError("invalid .rcq header: payload size not in its shortest form")
-        ctx = dict(coding=coding, context_hash=_check_hash(ctx_digits, ctx_hash_raw[0], "context model hash"),
-                   context_model=_text(ctx_raw[1:], "context model id") if ctx_raw[0] else _own_context_model(model_id))
-    else:
-        payload_size = None
-    _, *values = _FIXED3.unpack(fixed)
-    header = Header(model=model_id, model_hash=_check_hash(digits, hash_raw[0], "weights hash"),
-                    **dict(zip(_FIXED3_FIELDS, values)), **ctx)
-    if payload_size is not None and payload_size > _max_payload(header):
-        raise FormatError(f"invalid .rcq header: an entropy-coded payload of {payload_size} bytes for "
+
+
+def _with_payload(fields: dict, coding: int, tail) -> tuple[Header, int | None]:
+    """The Header of ``fields`` and, for an entropy-coded payload (``tail`` of
+    :func:`_read_context_tail`), its coding fields: ``(header, payload size or None)``."""
+    if tail is None:
+        return Header(**fields), None
+    _, ctx, digits, size = tail
+    header = Header(**fields, coding=coding, context_hash=digits,
+                    context_model=_text(ctx, "context model id") if ctx else _own_context_model(fields["model"]))
+    if size > _max_payload(header):
+        raise FormatError(f"invalid .rcq header: an entropy-coded payload of {size} bytes for "
                           f"{header.num_codes} codes (at most {_max_payload(header)})")
-    return header, payload_size
+    return header, size
+
+
+def _read_header_v4(f: IO[bytes]) -> tuple[Header, int | None]:
+    """The format-4 header after the version byte, through its CRC (at most 670 bytes read), as
+    :func:`_read_header_v3`. Each value has one encoding: the header :func:`_encode_v4` writes for the
+    values read must be the bytes read (shortest varints, the flags' short forms where they apply)."""
+    parts = [_MAGIC_VERSION.pack(MAGIC, 4)]
+
+    def take(n: int, what: str) -> bytes:
+        parts.append(_read_exact(f, n, f"header ({what})"))
+        return parts[-1]
+
+    def number(what: str) -> int:
+        raw, value = _read_varint(f, what)
+        parts.append(raw)
+        return value
+
+    flags = take(1, "flags")[0]
+    shape = _SHAPE4.unpack(take(_SHAPE4.size, "shape"))[0]
+    fields = dict(channels=(shape & 63) + 1, n_q=(shape >> 6 & 63) + 1, bits=(shape >> 12) + 1)
+    fields["sample_rate"] = number("sample rate")
+    fields["original_sample_rate"] = fields["sample_rate"] if flags & _F4_SAME_RATE else number("original rate")
+    frame_rate = _F64.unpack(take(8, "frame rate"))[0] if flags & _F4_FLOAT_FPS else None
+    hop = None if frame_rate is not None else number("hop")
+    for name in ("frames", "length", "chunk_frames", "chunk_overlap", "gain_frames"):
+        fields[name] = number(name.replace("_", " "))
+    if flags & _F4_KNOWN_MODEL:
+        known, model_version = take(1, "model number")[0], number("model version")
+    else:
+        model = take(take(1, "model id length")[0], "model id")
+    if flags & _F4_HASH16:
+        digits = take(8, "weights hash").hex()
+    else:
+        hash_raw, digits = _read_hash(f, "weights hash")
+        parts.append(hash_raw)
+        digits = _check_hash(digits, hash_raw[0], "weights hash")
+    coding = flags & _F4_CODING
+    tail = _read_context_tail(f) if coding == PAYLOAD_ENTROPY else None
+    raw = b"".join(parts) + (tail[0] if tail else b"")
+    _check_crc(f, raw)
+    if flags & _F4_RESERVED:
+        raise FormatError(f"unsupported .rcq format-4 flags {flags:#04x}; upgrade rotcodec to read it")
+    _check_coding(coding)
+    if flags & _F4_KNOWN_MODEL:
+        if not 1 <= known <= len(KNOWN_MODELS):
+            raise FormatError(f"invalid .rcq header: model number {known} is not one this rotcodec knows "
+                              f"(1 to {len(KNOWN_MODELS)}); upgrade rotcodec to read it")
+        fields["model"] = f"{KNOWN_MODELS[known - 1]}@{model_version}"
+    else:
+        if not model:
+            raise FormatError("invalid .rcq header: empty model id")
+        fields["model"] = _text(model, "model id")
+    if hop == 0:
+        raise FormatError("invalid .rcq header: field 'hop' must be at least 1")
+    fields.update(model_hash=digits, frame_rate=frame_rate if hop is None else fields["sample_rate"] / hop)
+    header, size = _with_payload(fields, coding, tail)
+    try:
+        canonical = _encode_header(header, 4, size)[:-_CRC.size]
+    except ValueError:
+        canonical = b""
+    if canonical != raw:
+        raise FormatError("invalid .rcq header: a format-4 value not in its one encoding "
+                          "(a longer varint or flag form than needed)")
+    return header, size
 
 
 def read_header(f: IO[bytes]) -> Header:
     """Read and validate the start of a ``.rcq`` file (magic .. header_crc) from ``f``.
 
     Leaves ``f`` positioned at the gains (or, without gains, the payload). Cheap: reads at most
-    ``MAX_HEADER_BYTES + 13`` bytes (format 2; 632 in format 3), so it suits ``info``-style commands.
+    ``MAX_HEADER_BYTES + 13`` bytes (format 2; 632 in format 3, 675 in format 4), so it suits ``info``-style commands.
 
     Raises:
         FormatError: wrong magic, unsupported version or payload coding, truncation, bad CRC or
@@ -631,8 +815,8 @@ def read_header(f: IO[bytes]) -> Header:
 def _read_header_sized(f: IO[bytes]) -> tuple[Header, int]:
     """:func:`read_header` and the size of the payload that follows the gains."""
     version = _read_version(f)
-    if version == 3:
-        header, size = _read_header_v3(f)
+    if version >= 3:
+        header, size = (_read_header_v3 if version == 3 else _read_header_v4)(f)
         return header, packed_size(header.num_codes, header.bits) if size is None else size
     (header_len,) = _JSON_LEN.unpack(_read_exact(f, _JSON_LEN.size, "header length"))
     if header_len > MAX_HEADER_BYTES:
