@@ -1,9 +1,11 @@
 """Property tests of the whole read path (container + header-vs-model checks + decoder): whatever a
 token file holds, ``decompress`` either decodes it to the length its header announces or raises
-FormatError. Format 2 (JSON header) is attacked through its JSON, format 3 (binary header, the
-default) through its raw fields. (Container-only properties are in test_container.py; the
-10,000-case run is benchmarks/fuzz_rcq.py, smoke-tested at the end.)"""
+FormatError. Format 2 (JSON header) is attacked through its JSON, format 3 (fixed binary header)
+through its raw fields, format 4 (the default, varints and flags) through the parts of its header.
+(Container-only properties are in test_container.py; the 10,000-case run is benchmarks/fuzz_rcq.py,
+smoke-tested at the end.)"""
 
+import io
 import json
 import struct
 import subprocess
@@ -20,11 +22,12 @@ from hypothesis import strategies as st
 import rotcodec
 from rotcodec.entropy import bundled
 from rotcodec.errors import FormatError
-from rotcodec.io.container import FORMAT_VERSION, MAGIC, dumps, loads_gains
+from rotcodec.io.container import FORMAT_VERSION, KNOWN_MODELS, MAGIC, dumps, loads_gains, read_header
+from rotcodec.io.container import _varint as varint
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-from fuzz_rcq import (  # noqa: E402  (the fuzz run's own format-3 surgery)
-    FIXED3, build3, build3e, register_context_model, split3, split3e,
+from fuzz_rcq import (  # noqa: E402  (the fuzz run's own format-3 and format-4 surgery)
+    FIXED3, VARINTS4, build3, build4, build_entropy, register_context_model, split3, split4, split_entropy,
 )
 
 PREFIX = struct.Struct("<4sBI")
@@ -39,27 +42,51 @@ def model(model_path):
     return rotcodec.load_model(model_path)
 
 
-@pytest.fixture(scope="module")
-def valid3(model):
-    wav = (0.1 * np.random.default_rng(0).standard_normal((2, 4410))).astype(np.float32)
-    return rotcodec.compress(wav, 44100, model)
+def stereo_wav() -> np.ndarray:
+    return (0.1 * np.random.default_rng(0).standard_normal((2, 4410))).astype(np.float32)
 
 
 @pytest.fixture(scope="module")
-def valid3e(model, valid3):
-    """The same audio entropy-coded (a tiny context model registered for the tiny model)."""
+def valid4(model):
+    """What ``compress`` writes: format 4 (44.1 kHz in, so the header has an original rate)."""
+    return rotcodec.compress(stereo_wav(), 44100, model)
+
+
+@pytest.fixture(scope="module")
+def valid3(valid4):
+    """The same file in format 3, whose fixed fields the tests below rewrite."""
+    return dumps(*loads_gains(valid4), version=3)
+
+
+@pytest.fixture(scope="module")
+def valid(valid4):
+    """The same file in format 2, whose JSON header the tests below rewrite."""
+    return dumps(*loads_gains(valid4), version=2)
+
+
+@pytest.fixture(scope="module")
+def valid4e(model, valid4):
+    """The same audio entropy-coded in format 4 (a tiny context model registered for the tiny model)."""
     register_context_model(model)
-    wav = (0.1 * np.random.default_rng(0).standard_normal((2, 4410))).astype(np.float32)
-    data = rotcodec.compress(wav, 44100, model, entropy=True)
-    assert data[5] == 1 and torch.equal(rotcodec.decompress(data, model)[0], rotcodec.decompress(valid3, model)[0])
+    data = rotcodec.compress(stereo_wav(), 44100, model, entropy=True)
+    assert data[4] == 4 and data[5] & 3 == 1
+    assert torch.equal(rotcodec.decompress(data, model)[0], rotcodec.decompress(valid4, model)[0])
     yield data
     bundled.unregister(f"{model.config.name}{bundled.SUFFIX}")
 
 
 @pytest.fixture(scope="module")
-def valid(valid3):
-    """The same file in format 2, whose JSON header the tests below rewrite."""
-    return dumps(*loads_gains(valid3), version=2)
+def valid3e(model, valid4e):
+    """The entropy-coded file in format 3 (its context model found by name)."""
+    data = dumps(*loads_gains(valid4e), version=3)
+    assert data[4] == 3 and data[5] == 1
+    assert torch.equal(rotcodec.decompress(data, model)[0], rotcodec.decompress(valid4e, model)[0])
+    return data
+
+
+@pytest.fixture(scope="module")
+def entropy_files(valid3e, valid4e):
+    return {3: valid3e, 4: valid4e}
 
 
 def parts(data: bytes) -> tuple[dict, bytes]:
@@ -89,14 +116,21 @@ json_values = st.recursive(
     max_leaves=6)
 
 
-def test_the_unmutated_file_decodes(valid, valid3, model):
-    assert FORMAT_VERSION == 3 and valid3[4] == 3 and valid[4] == 2
-    wav = decodes_or_format_error(valid, model)
+def test_the_unmutated_file_decodes(valid, valid3, valid4, valid3e, valid4e, model):
+    assert FORMAT_VERSION == 4 and valid4[4] == 4 and valid3[4] == 3 and valid[4] == 2
+    wav = decodes_or_format_error(valid4, model)
     assert wav is not None and wav.shape == (2, 4410)
-    assert torch.equal(decodes_or_format_error(valid3, model), wav)
+    for data in (valid3, valid, valid3e, valid4e):  # formats 2, 3 and 4, bit-packed or entropy-coded: one audio
+        assert torch.equal(decodes_or_format_error(data, model), wav)
     header, payload = parts(valid)
     assert torch.equal(decodes_or_format_error(assemble(json.dumps(header).encode(), payload), model), wav)
-    assert torch.equal(decodes_or_format_error(build3(*split3(valid3)), model), wav)
+    assert build3(*split3(valid3)) == valid3
+    assert build4(*split4(valid4)) == valid4 and build4(*split4(valid4e)) == valid4e
+    assert build_entropy(*split_entropy(valid3e)) == valid3e and build_entropy(*split_entropy(valid4e)) == valid4e
+    names = [name for name, _ in split4(valid4)[0]]
+    assert names == ["flags", "shape", "sample_rate", "orig_sr", "hop", "frames", "length", "chunk_frames",
+                     "chunk_overlap", "gain_frames", "model", "hash"]
+    assert [name for name, _ in split4(valid4e)[0]] == names + ["ctx_model", "ctx_hash", "payload_size"]
 
 
 RAW_VALUES = st.sampled_from([0, 1, 2, 3, 15, 16, 17, 50, 64, 65, 127, 255, 256, 2**16 - 1, 2**16, 16000, 44100,
@@ -164,25 +198,95 @@ def test_any_payload_with_a_good_crc_decodes_or_is_a_format_error(valid, model, 
     assert (wav is not None) == (len(payload) == len(real))
 
 
+@pytest.mark.parametrize("version", [3, 4])
 @SETTINGS
-@given(payload=st.binary(max_size=600), size=st.none() | st.integers(0, 2**32 - 1))
-def test_entropy_coded_any_payload_decodes_or_is_a_format_error(valid3e, model, payload, size):
-    """Garbage range-coder input ends (FormatError or codes, never a hang or another error)."""
-    head, ctx_id, ctx_hash, real_size, body = split3e(valid3e)
+@given(payload=st.binary(max_size=600), size=st.none() | st.integers(0, 2**32 - 1) | st.binary(max_size=7))
+def test_entropy_coded_any_payload_decodes_or_is_a_format_error(entropy_files, model, version, payload, size):
+    """Garbage range-coder input ends (FormatError or codes, never a hang or another error), and so
+    does any payload size field (any value, or any bytes: non-shortest, endless)."""
+    head, ctx_id, ctx_hash, real_size, body = split_entropy(entropy_files[version])
     gains = body[: len(body) - real_size]
-    wav = decodes_or_format_error(build3e(head, ctx_id, ctx_hash, len(payload) if size is None else size,
-                                          gains + payload), model)
+    wav = decodes_or_format_error(build_entropy(head, ctx_id, ctx_hash, len(payload) if size is None else size,
+                                                gains + payload), model)
     if wav is not None:
         assert wav.shape == (2, 4410)
 
 
+@pytest.mark.parametrize("version", [3, 4])
 @SETTINGS
 @given(ctx_id=st.binary(max_size=60), digits=st.integers(0, 255), hash_bytes=st.binary(max_size=40))
-def test_entropy_coded_any_context_model_name_is_a_format_error(valid3e, model, ctx_id, digits, hash_bytes):
-    head, real_id, real_hash, size, body = split3e(valid3e)
-    wav = decodes_or_format_error(build3e(head, bytes([len(ctx_id)]) + ctx_id, bytes([digits]) + hash_bytes,
-                                          size, body), model)
+def test_entropy_coded_any_context_model_name_is_a_format_error(entropy_files, model, version, ctx_id, digits,
+                                                                 hash_bytes):
+    head, real_id, real_hash, size, body = split_entropy(entropy_files[version])
+    wav = decodes_or_format_error(build_entropy(head, bytes([len(ctx_id)]) + ctx_id, bytes([digits]) + hash_bytes,
+                                                size, body), model)
     assert wav is None or (bytes([len(ctx_id)]) + ctx_id == real_id)
+
+
+# ----- format 4: the parts of its header (benchmarks/fuzz_rcq.py's split4 / build4) -----------------
+VARINT_VALUES = RAW_VALUES | st.integers(0, 2**70 - 1)
+PART_BYTES = st.binary(max_size=12) | st.sampled_from([b"", b"\x00", b"\x80\x00", b"\xff" * 11, b"\x80" * 10 + b"\x01"])
+
+
+def announced_shape(data: bytes) -> tuple[int, int]:
+    header = read_header(io.BytesIO(data))
+    return header.channels, header.length
+
+
+@SETTINGS
+@given(index=st.integers(0, 11), value=VARINT_VALUES, longer=st.integers(0, 2), raw=PART_BYTES,
+       how=st.sampled_from(["value", "bytes"]))
+def test_format4_any_value_in_any_part_decodes_or_is_a_format_error(valid4, model, index, value, longer, raw, how):
+    """A varint part set to any value (in its shortest form, or ``longer`` bytes longer than needed),
+    or any part of the header replaced by any bytes: a FormatError, or the audio the header announces."""
+    parts, body = split4(valid4)
+    name = parts[index][0]
+    if how == "value" and name in VARINTS4:
+        raw = varint(value)
+        if longer:
+            raw = raw[:-1] + bytes([raw[-1] | 0x80]) + b"\x80" * (longer - 1) + b"\x00"
+    elif how == "value":  # flags, shape, model, hash: a value of the part's own width
+        raw = (value % 256 ** len(parts[index][1])).to_bytes(len(parts[index][1]), "little")
+    parts[index] = (name, raw)
+    data = build4(parts, body)
+    wav = decodes_or_format_error(data, model)
+    if wav is not None:
+        assert wav.shape == announced_shape(data)
+        if how == "value" and name == "length":
+            assert wav.shape[1] == value
+        assert not (how == "value" and name in VARINTS4 and longer)  # a longer varint is never read
+        written = split4(dumps(*loads_gains(data)))[0]  # what decodes is in its one encoding:
+        assert b"".join(raw for _, raw in written) == b"".join(raw for _, raw in parts)  # (the same bytes)
+
+
+@SETTINGS
+@given(known=st.booleans(), number=st.integers(0, 255), version=VARINT_VALUES, model_id=st.binary(max_size=80),
+       hash16=st.booleans(), real_hash=st.booleans(), digits=st.integers(0, 255), hash_bytes=st.binary(max_size=40))
+def test_format4_any_model_and_hash_but_the_real_ones_are_format_errors(valid4, model, known, number, version,
+                                                                        model_id, hash16, real_hash, digits,
+                                                                        hash_bytes):
+    """Any model number (KNOWN_MODEL: 0..255, any version) or id, with any weights hash in either
+    form: a FormatError with this model unless the hash is its own, in its one encoding (HASH16)."""
+    parts, body = split4(valid4)
+    flags = parts[0][1][0] & ~0x24
+    named = dict(parts)
+    if known:
+        flags |= 0x04
+        model_part = [("model_number", bytes([number])), ("model_version", varint(version))]
+    else:
+        model_part = [("model", bytes([len(model_id) % 256]) + model_id)]
+    if hash16:
+        flags |= 0x20
+        hash_part = named["hash"] if real_hash else hash_bytes[:8].ljust(8, b"\x00")
+    else:  # a length byte and digits (the real 16 digits too: not their one encoding)
+        hash_part = bytes([16]) + named["hash"] if real_hash else bytes([digits]) + hash_bytes
+    i = [name for name, _ in parts].index("model")
+    parts = [("flags", bytes([flags])), *parts[1:i], *model_part, ("hash", hash_part)]
+    wav = decodes_or_format_error(build4(parts, body), model)
+    if hash_part != named["hash"] or not hash16:
+        assert wav is None
+    elif known and 1 <= number <= len(KNOWN_MODELS) and version < 2**32:
+        assert wav is not None  # the weights hash is the check: the model's name is not
 
 
 def test_fuzz_script_runs_clean(tmp_path):
@@ -195,5 +299,7 @@ def test_fuzz_script_runs_clean(tmp_path):
     assert report["bugs"] == []
     assert sum(sum(c.values()) for c in report["counts"].values()) == 400
     assert {"field3", "sizes3", "coding3", "entropy3"} <= set(report["counts"])  # format 3, entropy-coded too
+    assert {"field4", "sizes4", "entropy4"} <= set(report["counts"])  # format 4, entropy-coded too
+    assert all(sum(report["counts"][name].values()) > 0 for name in ("field4", "sizes4", "entropy4"))
     assert all(c.get("FormatError", 0) == sum(c.values()) > 0 for name, c in report["counts"].items()
                if name in ("random", "truncate", "bitflip", "append"))
