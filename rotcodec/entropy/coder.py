@@ -92,6 +92,7 @@ class RangeDecoder:
         self.data = bytes(data)
         self.pos = 0
         self._end = len(self.data) + 7 + MAX_STRIPPED  # a valid stream is read no further
+        self._padded = self.data + bytes(7 + MAX_STRIPPED)  # the zeros read past the end
         self.range = _FULL
         self.code = 0
         for _ in range(_BITS // 8):
@@ -100,26 +101,33 @@ class RangeDecoder:
     def _byte(self) -> int:
         pos = self.pos
         self.pos = pos + 1
-        if pos < len(self.data):
-            return self.data[pos]
         if pos >= self._end:
             raise FormatError("corrupt entropy-coded payload: it ends before its codes")
-        return 0
+        return self._padded[pos]
 
     def decode(self, cumulative: np.ndarray) -> int:
         """The next symbol under the table ``cumulative`` (inclusive sums ``[..., total]``, int64 numpy)."""
-        total = int(cumulative[-1])
+        total = cumulative.item(-1)
         r = self.range // total
-        value = self.code // r
+        code = self.code
+        value = code // r
         if value >= total:
             raise FormatError("corrupt entropy-coded payload: code value outside the range")
-        symbol = int(np.searchsorted(cumulative, value, side="right"))
-        lo = int(cumulative[symbol - 1]) if symbol else 0
-        self.code -= r * lo
-        self.range = r * (int(cumulative[symbol]) - lo)
-        while self.range < _TOP:
-            self.range <<= 8
-            self.code = ((self.code << 8) | self._byte()) & _MASK
+        symbol = int(cumulative.searchsorted(value, "right"))
+        lo = cumulative.item(symbol - 1) if symbol else 0
+        code -= r * lo
+        rng = r * (cumulative.item(symbol) - lo)
+        if rng < _TOP:
+            pos, padded = self.pos, self._padded
+            while rng < _TOP:
+                if pos >= self._end:
+                    self.pos = pos + 1
+                    raise FormatError("corrupt entropy-coded payload: it ends before its codes")
+                rng <<= 8
+                code = ((code << 8) | padded[pos]) & _MASK
+                pos += 1
+            self.pos = pos
+        self.code, self.range = code, rng
         return symbol
 
     def finish(self) -> None:

@@ -17,13 +17,17 @@ as an MLP with integer weights::
 
 ``t`` is the table of the context slot (previous frame ``p``, stage ``s'``; or the current frame,
 stage ``s'``). Every value is an integer. The arithmetic runs on float64 arrays that hold
-integers, with the multipliers folded into the weights and biases (``W1[s] * m1[s]``,
-``b1[s] * m1[s] + 2**(sh1-1)``, ...) and ``>> sh`` computed as ``floor(x * 2**-sh)``: every
-product and partial sum is an integer below ``2**53`` (checked from the weights' maxima when the
-model is built), so every operation is exact in any summation order, on any CPU, BLAS and
-thread count. The hidden and output layers also carry their ``2**-sh`` in the weights and biases:
-a power of two scales every product and partial sum exactly (each stays an integer below ``2**53``
-times ``2**-sh``), so ``floor`` of the scaled product is ``>> sh`` of the integer one. The
+integers times a power of two: each layer's multipliers and ``2**-sh`` are folded into its weights
+and biases (``mult * emb * m0 * 2**-sh0``, ``W1[s] * m1[s] * 2**-sh1``,
+``(b1[s] * m1[s] + 2**(sh1-1)) * 2**-sh1``, ...), and a bias is the last row of the weights, times
+an activation fixed at 1. Every product and partial sum is an integer below ``2**53`` times
+``2**-sh`` (checked from the weights' maxima when the model is built), so every operation is exact
+in any summation order, on any CPU, BLAS and thread count, and a sum that skips zero terms (the
+decoder multiplies only the output rows of nonzero activations) is the same number. ``>> sh`` is
+``floor`` of the scaled sum: for ``a1`` and ``a2`` a truncating cast to int64 (floor once clipped
+at 0), then a lookup in ``0 .. A`` with clipped indices; for ``z`` a truncating cast too, as the
+output bias also holds an integer ``lift`` above ``max |z|`` (where every sum stays below ``2**53``
+with it; else 0, and ``np.floor``): ``z + lift > 0``, and ``max(z) - z`` is unchanged. The
 exponential is the lookup table ``lut`` stored in the model file, not recomputed with libm.
 :meth:`IntContextModel.tables` (all frames at once, the encoder) and :class:`SequentialTables`
 (frame by frame, stage by stage, the decoder) therefore give the same integers. The file is an
@@ -36,6 +40,7 @@ import hashlib
 import json
 import math
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -106,11 +111,20 @@ class IntContextModel:
                   m["D"] * m["A"] * big(wo) + big(bo))
         if max(bounds) >= _EXACT or max(big(a["m1"]), big(a["mo"]), m["m0"]) >= 2**31:
             raise FormatError("context model: weights too large for exact integer inference")
-        s1, so = 2.0 ** -m["sh1"], 2.0 ** -m["sho"]  # exact scalings (powers of two)
-        for name, value in (("_emb0", emb0), ("_base0", base0),
-                            ("_w1t", np.ascontiguousarray(w1.transpose(0, 2, 1)) * s1), ("_b1", b1 * s1),
-                            ("_wot", np.ascontiguousarray(wo.transpose(0, 2, 1)) * so), ("_bo", bo * so),
-                            ("_scale0", 2.0 ** -m["sh0"])):
+        # The arrays used: those integers times 2**-sh0, 2**-sh1, 2**-sho (exact), the biases as
+        # the last row of the weights ([a, 1] @ [W; b] adds them in the same exact sum). The output
+        # bias also holds an integer lift > max |z| where every sum stays below 2**53 with it:
+        # z + lift > 0 is floored by a truncating cast, and max(z) - z is unchanged (else lift = 0).
+        s0, s1, so = 2.0 ** -m["sh0"], 2.0 ** -m["sh1"], 2.0 ** -m["sho"]
+        lift = int(bounds[2] * so) + 1
+        lift = lift if bounds[2] + lift * 2.0 ** m["sho"] < _EXACT else 0
+        wob = np.ascontiguousarray(np.concatenate([wo.transpose(0, 2, 1), bo[:, None]], axis=1) * so)
+        wob[:, -1] += lift  # [S, D + 1, K]; (bo * mo + 2**(sho-1) + lift * 2**sho) * 2**-sho, exactly
+        attrs = {"_emb0": emb0 * s0, "_base0": base0 * s0, "_wob": wob, "_lifted": lift > 0,
+                 "_w1b": np.ascontiguousarray(np.concatenate([w1.transpose(0, 2, 1), b1[:, None]], axis=1) * s1),
+                 "_ramp": np.arange(m["A"] + 1, dtype=np.float64), "_lut": np.ascontiguousarray(lut),
+                 "_sparse_rows": (m["D"] + 1) // 3}  # the decoder's sparse product pays up to here
+        for name, value in attrs.items():
             object.__setattr__(self, name, value)
 
     # ----- identity ------------------------------------------------------------------------------
@@ -155,8 +169,8 @@ class IntContextModel:
         return (lag - 1) * m["S"] + stage if lag else m["P"] * m["S"] + stage
 
     def gather(self, slot: int, codes: np.ndarray) -> np.ndarray:
-        """First-layer rows (``mult * emb * m0``) of table ``slot`` for integer ``codes [...]``
-        (K = padding): float64 ``[..., D]`` of integers."""
+        """First-layer rows (``mult * emb * m0 * 2**-sh0``) of table ``slot`` for integer
+        ``codes [...]`` (K = padding): float64 ``[..., D]``, integers times ``2**-sh0``."""
         return self._emb0[slot * (self.meta["K"] + 1) + codes]
 
     def base(self, stage: int, n_q: int) -> np.ndarray:
@@ -165,21 +179,32 @@ class IntContextModel:
 
     def freqs(self, stage: int, h0: np.ndarray) -> np.ndarray:
         """Integer frequency tables ``[N, K]`` (int64, every entry >= 1) from first-layer sums
-        ``h0 [N, D]`` (float64 integers: :meth:`first_layer`)."""
-        A, lut = self.meta["A"], self.arrays["lut"]
-        a1 = np.floor(h0 * self._scale0)
-        np.minimum(np.maximum(a1, 0.0, out=a1), A, out=a1)  # ufuncs: np.clip's wrapper costs more
-        x1 = a1 @ self._w1t[stage]  # (W1 m1 a1) * 2**-sh1, exactly
-        x1 += self._b1[stage]
-        np.floor(x1, out=x1)
-        np.minimum(np.maximum(x1, 0.0, out=x1), A, out=x1)
-        z = x1 @ self._wot[stage]
-        z += self._bo[stage]
-        np.floor(z, out=z)
-        d = np.empty(z.shape, dtype=np.intp)  # max(z) - z as the lookup index, in one pass
-        np.subtract(z.max(axis=-1, keepdims=True), z, out=d, casting="unsafe")
-        np.minimum(d, len(lut) - 1, out=d)
-        return lut[d]
+        ``h0 [N, D]`` (:meth:`first_layer`)."""
+        buf = _Buffers(self, h0.shape[0])
+        np.copyto(buf.t, h0.reshape(buf.t.shape), casting="unsafe")  # truncated, see _freqs_into
+        return self._freqs_into(stage, buf).reshape(h0.shape[0], self.meta["K"]).copy()
+
+    def _freqs_into(self, stage: int, buf: _Buffers) -> np.ndarray:
+        """:meth:`freqs` on buffers (the decoder's, reused from symbol to symbol), from ``buf.t``,
+        the first-layer sums truncated to int64 (``clip(trunc(h), 0, A) == clip(floor(h), 0, A)``).
+        Returns ``buf.freq``. Every value below is exact (see the module docstring)."""
+        t, a1, a1v, x, a2, a2v, z, d, freq, w, keep = buf.arrays
+        ramp = self._ramp
+        ramp.take(t, None, a1v, "clip")  # a1 = clip(t, 0, A)
+        a1.dot(self._w1b[stage], x)  # [a1, 1] @ [W1 m1; b1 m1 + 2**(sh1-1)] * 2**-sh1
+        t[...] = x  # truncation (an assignment casts like C)
+        ramp.take(t, None, a2v, "clip")  # a2 = clip(floor(x), 0, A)
+        wo = self._wob[stage]  # z = [a2, 1] @ [Wo mo; bo mo + 2**(sho-1)] * 2**-sho + lift
+        if w is not None and (nz := a2.nonzero()[0]).size <= self._sparse_rows:
+            a2.take(nz).dot(wo.take(nz, 0, w[: nz.size], "clip"), z)  # only the rows of a2 != 0
+        else:
+            a2.dot(wo, z)
+        if self._lifted:
+            d[...] = z  # z + lift > 0: truncation is floor
+        else:
+            np.floor(z, d, casting="unsafe")
+        np.subtract(np.maximum.reduce(d, -1, None, None, keep), d, d)  # max(z) - z >= 0
+        return self._lut.take(d, None, freq, "clip")  # lut[min(max(z) - z, L - 1)]
 
     def check_codes_fit(self, n_q: int, codebook_size: int) -> None:
         """ValueError unless this model can code ``n_q`` stages of a ``codebook_size`` codebook."""
@@ -189,7 +214,7 @@ class IntContextModel:
 
     def first_layer(self, codes: np.ndarray, start: int = 0, stop: int | None = None) -> np.ndarray:
         """First-layer sums of the codes of frames ``start .. stop - 1`` of ``codes [C, n_q, F]``,
-        computed all at once: float64 integers ``[C, n_q, stop - start, D]`` (what
+        computed all at once: float64 ``[C, n_q, stop - start, D]``, integers times ``2**-sh0`` (what
         :class:`SequentialTables` gives one frame at a time)."""
         C, n_q, F = codes.shape
         stop = F if stop is None else min(stop, F)
@@ -232,44 +257,100 @@ class IntContextModel:
         return out
 
 
+class _Buffers:
+    """Scratch arrays of :meth:`IntContextModel._freqs_into` for ``N`` rows (one row: 1-d arrays,
+    cheaper, and the output layer uses only the rows of its nonzero activations)."""
+
+    def __init__(self, model: IntContextModel, N: int) -> None:
+        D, K = model.meta["D"], model.meta["K"]
+        lead = () if N == 1 else (N,)
+        self.t = np.empty(lead + (D,), dtype=np.int64)
+        a1, a2 = np.ones(lead + (D + 1,)), np.ones(lead + (D + 1,))  # last entry 1: the bias
+        self.h, x, z = np.empty(lead + (D,)), np.empty(lead + (D,)), np.empty(lead + (K,))
+        d, self.freq = np.empty(lead + (K,), dtype=np.int64), np.empty(lead + (K,), dtype=np.int64)
+        w = np.empty((D + 1, K)) if N == 1 else None  # the output rows used
+        self.arrays = (self.t, a1, a1[..., :D], x, a2, a2[..., :D], z, d, self.freq, w, N != 1)
+
+
 class SequentialTables:
     """The decoder's path: tables for one frame and stage at a time, from the codes decoded so far.
 
     ``st = SequentialTables(model, channels, n_q)``; for each frame, for each stage ``s``:
     ``freq = st.next_tables()`` (int64 ``[C, K]``) then ``st.push(codes_of_stage_s)`` (``[C]``).
-    Gives exactly the integers of :meth:`IntContextModel.tables`.
+    Gives exactly the integers of :meth:`IntContextModel.tables` (the same exact arithmetic, on
+    buffers reused from symbol to symbol).
     """
 
     def __init__(self, model: IntContextModel, channels: int, n_q: int) -> None:
         self.model, self.C, self.n_q = model, channels, n_q
-        P, K = model.meta["P"], model.meta["K"]
+        P, K, D = model.meta["P"], model.meta["K"], model.meta["D"]
+        self._K = K
         self.history = np.full((P, n_q, channels), K, dtype=np.int64)  # [lag - 1, stage, C]
         self.frame = np.zeros((n_q, channels), dtype=np.int64)
         self.stage = 0
         self.base = [model.base(s, n_q) for s in range(n_q)]
-        P_slots = np.array([[model.slot(lag, s) for s in range(n_q)] for lag in range(1, P + 1)])
-        self._prev_offsets = (P_slots * (K + 1))[..., None]  # [P, n_q, 1]
+        P_slots = np.array([[model.slot(lag, s) for s in range(n_q)] for lag in range(1, P + 1)], dtype=np.int64)
+        self._prev_offsets = (P_slots * (K + 1)).reshape(-1, 1)  # [P * n_q, 1]
+        self._cur_offsets = [model.slot(0, s) * (K + 1) for s in range(n_q)]
+        self._buf = _Buffers(model, channels)
+        self.cur = np.empty((channels, D))  # first-layer sums so far, without the biases
+        self._cur = self.cur[0] if channels == 1 else self.cur  # the shape of the buffers
         self._new_frame()
 
     def _new_frame(self) -> None:
-        rows = self.model._emb0[self._prev_offsets + self.history]  # [P, n_q, C, D]
-        self.cur = rows.sum(axis=(0, 1))  # [C, D]
+        idx = self._prev_offsets + self.history.reshape(len(self._prev_offsets), self.C)  # [P * n_q, C]
+        np.add.reduce(self.model._emb0.take(idx, axis=0), axis=0, out=self.cur)
+
+    def _next(self) -> np.ndarray:
+        s, buf = self.stage, self._buf
+        buf.t[...] = np.add(self._cur, self.base[s], buf.h)  # truncated (see _freqs_into)
+        return self.model._freqs_into(s, buf)
 
     def next_tables(self) -> np.ndarray:
         """Frequency tables ``[C, K]`` of the next stage's codes."""
-        return self.model.freqs(self.stage, self.cur + self.base[self.stage])
+        return self._next().reshape(self.C, self._K).copy()
+
+    def next_cumulative(self) -> np.ndarray:
+        """The inclusive cumulative sums of :meth:`next_tables` (``[C, K]``, last column the
+        totals), in a buffer that the next call overwrites."""
+        freq = self._next()
+        return np.add.accumulate(freq, -1, None, freq).reshape(self.C, self._K)
 
     def push(self, codes: np.ndarray) -> None:
         """The codes ``[C]`` of the stage whose tables :meth:`next_tables` gave."""
         s = self.stage
-        self.frame[s] = codes
+        frame = self.frame
+        frame[s] = codes
         if s + 1 < self.n_q:
-            self.cur = self.cur + self.model.gather(self.model.slot(0, s), self.frame[s])
             self.stage = s + 1
+            if self.C == 1:  # the row by an int index: a view, no gather
+                np.add(self._cur, self.model._emb0[self._cur_offsets[s] + frame.item(s, 0)], self._cur)
+            else:
+                np.add(self.cur, self.model._emb0.take(frame[s] + self._cur_offsets[s], axis=0), self.cur)
             return
-        self.history = np.concatenate([self.frame[None], self.history[:-1]], axis=0)
+        if len(self.history):  # P = 0: no previous frames
+            self.history[1:] = self.history[:-1]
+            self.history[0] = frame
         self.stage = 0
         self._new_frame()
+
+    def decode_frame(self, decode: Callable[[np.ndarray], int]) -> np.ndarray:
+        """Decode the next frame (at stage 0): for each stage and channel, ``decode(cumulative)``
+        gets the inclusive cumulative sums (int64 ``[K]``) and returns the code, which is pushed.
+        Returns the frame's codes, int64 ``[C, n_q]``. :meth:`next_cumulative` and :meth:`push`
+        in a loop, with less overhead."""
+        if self.stage:
+            raise ValueError("decode_frame starts a frame: call it at stage 0")
+        nxt, push, accumulate = self._next, self.push, np.add.accumulate
+        if self.C == 1:
+            for _ in range(self.n_q):
+                cum = nxt()
+                push((decode(accumulate(cum, 0, None, cum)),))
+        else:
+            for _ in range(self.n_q):
+                cum = nxt()
+                push([decode(row) for row in accumulate(cum, 1, None, cum)])
+        return self.frame.T.copy()
 
 
 def load_context_model(path: str | os.PathLike) -> IntContextModel:

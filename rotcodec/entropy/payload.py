@@ -73,13 +73,7 @@ def iter_decode(model: IntContextModel, data: bytes, channels: int, n_q: int, fr
     dec = RangeDecoder(data)
     st = SequentialTables(model, channels, n_q)
     for _ in range(frames):
-        frame = np.empty((channels, n_q), dtype=np.int64)
-        for s in range(n_q):
-            cum = np.cumsum(st.next_tables(), axis=-1)  # [C, K], inclusive
-            for c in range(channels):
-                frame[c, s] = dec.decode(cum[c])
-            st.push(frame[:, s])
-        yield frame
+        yield st.decode_frame(dec.decode)
     dec.finish()
 
 
