@@ -23,6 +23,7 @@ from rotcodec.io.container import (
     FORMAT_VERSION, KNOWN_MODELS, MAGIC, PAYLOAD_BITPACKED, Header, dumps, loads, loads_gains, peek_version,
     rcq_size, read_header, read_rcq, write_rcq,
 )
+from rotcodec.io.container import _varint as varint
 
 DATA = Path(__file__).resolve().parent / "data"
 
@@ -87,14 +88,10 @@ SMALL_FILE_V3 = dumps(SMALL, random_codes(SMALL, 1), version=3)
 ALL_FILES = pytest.mark.parametrize("data", [SMALL_FILE, SMALL_FILE_V3, SMALL_FILE_V2], ids=["v4", "v3", "v2"])
 
 
-def varint(n: int) -> bytes:
-    """Unsigned LEB128, written out here so that the tests do not take the module's word for it."""
-    out = bytearray()
-    while True:
-        out.append((n & 0x7F) | (0x80 if n > 0x7F else 0))
-        n >>= 7
-        if not n:
-            return bytes(out)
+def test_varints_are_unsigned_leb128():  # the vectors of the LEB128 definition, so varint below is right
+    for n, raw in ((0, "00"), (1, "01"), (127, "7f"), (128, "8001"), (300, "ac02"), (16383, "ff7f"),
+                   (16384, "808001"), (2**64 - 1, "ffffffffffffffffff01")):
+        assert varint(n) == bytes.fromhex(raw)
 
 
 def v4_header_len(h: Header) -> int:
