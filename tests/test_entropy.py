@@ -390,3 +390,14 @@ def test_the_default_model_ships_a_context_model_for_all_its_stages():
 
     listed = {m.name: m for m in list_models()}
     assert listed["stft16k-cpu"].entropy and "--entropy" in listed["stft16k-cpu"].line()
+
+
+def test_fit_without_token_files_is_a_clear_error(tmp_path, capsys):
+    from rotcodec.entropy.fit import main
+
+    recipe = tmp_path / "r.toml"
+    recipe.write_text(f'[entropy]\ntrain_tokens = ["{tmp_path / "none"}"]\nstages = 16\n')
+    with pytest.raises(SystemExit) as err:
+        main([str(recipe), "--out", str(tmp_path / "m.npz")])
+    assert err.value.code == 2 and "no token files of 16 or more stages" in capsys.readouterr().err
+    assert not (tmp_path / "m.npz").exists()

@@ -270,6 +270,9 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(int(rest.get("threads", 1)))
     train = load_tokens(rest["train_tokens"], cfg.stages)
     valid = load_tokens(rest.get("valid_tokens", []), cfg.stages)
+    if not train:
+        parser.error(f"no token files of {cfg.stages} or more stages under {', '.join(map(str, rest['train_tokens']))} "
+                     "(make them with rotcodec tokenize --format npy)")
     manifest = Path(rest["train_tokens"][0]) / "manifest.jsonl"
     first = json.loads(manifest.read_text().splitlines()[0]) if manifest.is_file() else {}
     net = fit(train, valid, cfg)
@@ -278,7 +281,7 @@ def main(argv: list[str] | None = None) -> int:
     model.save(args.out)
     print(f"wrote {args.out}: context model {model.digest} for codec {model.meta['codec']} "
           f"(weights {model.meta['codec_hash']})")
-    for n_q in (3, 6, 12) if valid else ():  # what quantisation cost, on the validation tokens
+    for n_q in cfg.nq_choices if valid else ():  # what quantisation cost, on the validation tokens
         float_bits = float(stage_bits(net, valid, n_q).mean())
         int_bits = sum(model.code_bits(a[:, :n_q].T[None]).sum() for a in valid)
         int_bits /= sum(len(a) for a in valid) * n_q
