@@ -4,7 +4,8 @@ For every clip of the test folders (never trained on) at each bitrate, the bundl
 clip once (its default beam, 4); the same codes are written bit-packed and entropy-coded (coding 1,
 the bundled context model), both in the default format (4), both decoded again and compared. Writes:
 
-* ``docs/entropy_bits.csv``: bits per code by stage on the 12-stage (6 kbps) codes for the static
+* ``docs/entropy_bits.csv``: bits per code by stage on the top rate's codes (first channel; the
+  speech model's 12 stages at 6 kbps) for the static
   per-stage table (order 0, counted on the training tokens, add-one smoothed), a context model over
   previous frames only (``--prev-only``, optional) and the shipped one (previous frames + lower
   stages); the last two are the integer models' exact table bits;
@@ -14,10 +15,13 @@ the bundled context model), both in the default format (4), both decoded again a
   ``rotcodec.decompress`` with and without it: wall time, and CPU time (``*_cpu``, what a quiet
   machine's wall time would be when other processes share the cores).
 
-Command (the tokens as recipes/entropy/stft16k_cpu.toml makes them)::
+Commands (the tokens as recipes/entropy/*.toml make them)::
 
     python benchmarks/entropy_bits.py --tokens runs/entropy/tokens --prev-only runs/entropy/prev_only.npz \\
         --bits docs/entropy_bits.csv --rate docs/entropy_rate.csv
+    python benchmarks/entropy_bits.py --model audio24k-cpu --sets unseensongs24k,effects24k/valid \\
+        --rates 1.5,3,6,12 --tokens runs/entropy24/tokens --cache runs/entropy24/test \\
+        --bits docs/entropy_bits_audio24k.csv --rate docs/entropy_rate_audio24k.csv
 """
 
 from __future__ import annotations
@@ -42,8 +46,6 @@ from rotcodec.io.container import PAYLOAD_ENTROPY, dumps, loads, loads_gains
 from rotcodec.model.loading import weights_hash
 
 CORPUS = Path.home() / ".cache" / "rotcodec-corpus"
-SETS = ("unseen16k", "unseenx16k")
-RATES = (1.5, 3.0, 6.0)
 
 
 def plain_files(model, folder: Path, kbps: float, cache: Path) -> list[tuple[str, bytes, float]]:
@@ -64,12 +66,13 @@ def plain_files(model, folder: Path, kbps: float, cache: Path) -> list[tuple[str
 
 def order0_bits(tokens: list[np.ndarray], codes: list[np.ndarray], K: int = 1024) -> np.ndarray:
     """Bits per code by stage of ``codes`` (each ``[n_q, F]``) under add-one per-stage counts of ``tokens``."""
-    counts = np.ones((12, K))
+    stages = codes[0].shape[0]
+    counts = np.ones((stages, K))
     for a in tokens:
-        for s in range(12):
+        for s in range(stages):
             counts[s] += np.bincount(a[:, s].astype(np.int64), minlength=K)
     logp = np.log2(counts / counts.sum(1, keepdims=True))
-    total, n = np.zeros(12), 0
+    total, n = np.zeros(stages), 0
     for c in codes:
         total += -np.take_along_axis(logp, c.astype(np.int64), axis=1).sum(1)
         n += c.shape[1]
@@ -93,21 +96,25 @@ def main() -> None:
     parser.add_argument("--rate", default="docs/entropy_rate.csv")
     parser.add_argument("--timing-files", type=int, default=40, help="clips per set and rate timed through decompress")
     parser.add_argument("--limit", type=int, default=0, help="only the first N clips of each set (a quick check)")
+    parser.add_argument("--model", default="stft16k-cpu", help="a bundled model with a context model")
+    parser.add_argument("--sets", default="unseen16k,unseenx16k", help="test folders under the corpus")
+    parser.add_argument("--rates", default="1.5,3,6", help="kbps; the bits table is of the last one")
     args = parser.parse_args()
+    rates = [float(r) for r in args.rates.split(",")]
     torch.set_num_threads(1)
-    model = rotcodec.load_model("stft16k-cpu")
-    name, ctx = for_codec("stft16k-cpu")
+    model = rotcodec.load_model(args.model)
+    name, ctx = for_codec(args.model)
     print(f"context model {name} {ctx.digest}")
-    tokens = load_tokens(sorted(Path(args.tokens).iterdir()))
+    tokens = load_tokens(sorted(Path(args.tokens).iterdir()), model.n_q)
     prev_only = load_context_model(args.prev_only) if args.prev_only else None
     bit_rows, rate_rows = [], []
-    for set_name in SETS:
+    for set_name in args.sets.split(","):
         folder = CORPUS / set_name
-        for kbps in RATES:
+        for kbps in rates:
             files = plain_files(model, folder, kbps, Path(args.cache) / weights_hash(model) / set_name / str(kbps))
             files = files[: args.limit] if args.limit else files
             kb_plain, kb_ent, same, seconds, dec_time, dec_cpu = [], [], True, 0.0, 0.0, 0.0
-            codes_6 = []
+            channel0 = []
             for i, (clip, plain, secs) in enumerate(files):
                 header, codes, gains = loads_gains(plain)
                 coded = dataclasses.replace(header, coding=PAYLOAD_ENTROPY, context_model=name, context_hash=ctx.digest)
@@ -124,7 +131,7 @@ def main() -> None:
                 kb_plain.append(len(plain) * 8 / secs / 1000)
                 kb_ent.append(len(data) * 8 / secs / 1000)
                 seconds += secs
-                codes_6.append(codes[0])
+                channel0.append(codes[0])
                 if i < args.timing_files:  # the audio itself, both ways
                     t, c = time.perf_counter(), time.process_time()
                     a, _ = rotcodec.decompress(plain, model=model)
@@ -139,7 +146,7 @@ def main() -> None:
             kb_plain, kb_ent = np.array(kb_plain), np.array(kb_ent)
             saving = 100 * (1 - kb_ent / kb_plain)
             rate_rows.append({
-                "set": set_name, "kbps": kbps, "stages": codes_6[0].shape[0], "clips": len(files),
+                "set": set_name, "kbps": kbps, "stages": channel0[0].shape[0], "clips": len(files),
                 "seconds": round(seconds, 1), "kbps_bitpacked": round(kb_plain.mean(), 3),
                 "kbps_entropy": round(kb_ent.mean(), 3), "saving_pct": round(saving.mean(), 2),
                 "saving_pct_ci95": round(1.96 * saving.std(ddof=1) / math.sqrt(len(saving)), 2),
@@ -153,11 +160,11 @@ def main() -> None:
                 "decompress_x_rt_entropy_cpu": round(timed_s / sum(f[6] for f in timed), 1),
             })
             print(rate_rows[-1], flush=True)
-            if kbps == 6.0:
-                rows = {"order0": order0_bits(tokens, codes_6)}
+            if kbps == rates[-1]:
+                rows = {"order0": order0_bits(tokens, channel0)}
                 if prev_only is not None:
-                    rows["prev_frames"] = model_bits(prev_only, codes_6)
-                rows["prev_frames+lower_stages"] = model_bits(ctx, codes_6)
+                    rows["prev_frames"] = model_bits(prev_only, channel0)
+                rows["prev_frames+lower_stages"] = model_bits(ctx, channel0)
                 for predictor, bits in rows.items():
                     for s, b in enumerate(bits):
                         bit_rows.append({"set": set_name, "predictor": predictor, "stage": s + 1,
