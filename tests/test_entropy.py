@@ -376,20 +376,23 @@ def test_bundled_model_entropy_coded_files_decode_to_the_same_audio(tmp_path, ca
     assert "entropy-coded with context model stft16k-cpu.entropy" in capsys.readouterr().out
 
 
-def test_the_default_model_ships_a_context_model_for_all_its_stages():
-    """``compress --entropy`` works with the bundled default at every bitrate: its context model is
-    bundled and codes its codebook and all its stages."""
+def test_bundled_context_models_code_all_their_models_stages():
+    """``compress --entropy`` works with the bundled default, and with every bundled model that has a
+    context model, at every bitrate: it codes the model's codebook and all its stages."""
     import rotcodec
-
-    model = rotcodec.load_model("stft16k-cpu")
-    found = bundled.for_codec(model.config.name)
-    assert found is not None and found[0] == "stft16k-cpu.entropy"
-    assert found[1].codebook_size == model.config.quantizer.codebook_size
-    assert found[1].max_stages >= model.config.quantizer.n_q
     from rotcodec.models import list_models
 
     listed = {m.name: m for m in list_models()}
     assert listed["stft16k-cpu"].entropy and "--entropy" in listed["stft16k-cpu"].line()
+    for name in [n for n, m in listed.items() if m.entropy]:
+        model = rotcodec.load_model(name)
+        found = bundled.for_codec(model.config.name)
+        assert found is not None and found[0] == f"{name}.entropy"
+        assert found[1].codebook_size == model.config.quantizer.codebook_size
+        assert found[1].max_stages >= model.config.quantizer.n_q
+        wav = (0.1 * np.random.default_rng(0).standard_normal((1, model.sample_rate // 2))).astype(np.float32)
+        plain, coded = (rotcodec.compress(wav, model.sample_rate, model, entropy=e) for e in (False, True))
+        assert (loads(plain)[1] == loads(coded)[1]).all() and loads(coded)[0].context_model == f"{name}.entropy"
 
 
 def test_fit_without_token_files_is_a_clear_error(tmp_path, capsys):
