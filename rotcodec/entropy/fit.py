@@ -182,10 +182,10 @@ def fit(train: list[np.ndarray], valid: list[np.ndarray], cfg: FitConfig, log=pr
         step += 1
         if step % cfg.valid_every == 0:
             net.eval()
-            bits = [float(stage_bits(net, valid, n).mean()) for n in (3, 6, 12)] if valid else []
+            bits = [float(stage_bits(net, valid, n).mean()) for n in cfg.nq_choices] if valid else []
             net.train()
-            log(f"step {step} ({elapsed / 60:.1f} min): train {loss.item():.3f} bits/code; valid at 3/6/12 "
-                f"stages {' / '.join(f'{b:.3f}' for b in bits)}")
+            log(f"step {step} ({elapsed / 60:.1f} min): train {loss.item():.3f} bits/code; valid at "
+                f"{'/'.join(map(str, cfg.nq_choices))} stages {' / '.join(f'{b:.3f}' for b in bits)}")
     return net.eval()
 
 
