@@ -28,8 +28,8 @@ line appended, and only then renamed into place, so a killed run leaves either a
 file with its line, or no token file (stale temp files are removed by the next run). A token
 file that exists without a line is someone else's: it is left alone (an error line) unless
 ``force``. Settings that differ from the folder's (model weights, n_q, format, exact, beam,
-entropy coding) are refused unless ``force``, which redoes everything. At the end the manifest is rewritten, one line
-per file, sorted.
+entropy coding) are refused unless ``force``, which redoes everything. At the end the manifest is
+rewritten, one line per file, sorted.
 
 Shards: ``shard=(I, N)`` (``--shard I/N``, 1-based) codes every N-th file of the sorted list from
 the I-th and writes ``manifest.shard-I-of-N.jsonl`` instead, so N machines can each take one shard

@@ -310,12 +310,6 @@ class SequentialTables:
         """Frequency tables ``[C, K]`` of the next stage's codes."""
         return self._next().reshape(self.C, self._K).copy()
 
-    def next_cumulative(self) -> np.ndarray:
-        """The inclusive cumulative sums of :meth:`next_tables` (``[C, K]``, last column the
-        totals), in a buffer that the next call overwrites."""
-        freq = self._next()
-        return np.add.accumulate(freq, -1, None, freq).reshape(self.C, self._K)
-
     def push(self, codes: np.ndarray) -> None:
         """The codes ``[C]`` of the stage whose tables :meth:`next_tables` gave."""
         s = self.stage
@@ -337,8 +331,8 @@ class SequentialTables:
     def decode_frame(self, decode: Callable[[np.ndarray], int]) -> np.ndarray:
         """Decode the next frame (at stage 0): for each stage and channel, ``decode(cumulative)``
         gets the inclusive cumulative sums (int64 ``[K]``) and returns the code, which is pushed.
-        Returns the frame's codes, int64 ``[C, n_q]``. :meth:`next_cumulative` and :meth:`push`
-        in a loop, with less overhead."""
+        Returns the frame's codes, int64 ``[C, n_q]``: :meth:`next_tables`, their cumulative sums
+        and :meth:`push` in a loop, with less overhead."""
         if self.stage:
             raise ValueError("decode_frame starts a frame: call it at stage 0")
         nxt, push, accumulate = self._next, self.push, np.add.accumulate
