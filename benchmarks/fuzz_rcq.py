@@ -6,9 +6,15 @@ Each case is a byte string handed to ``rotcodec.decompress(data, model)`` (heade
 the header-vs-model checks, then the decoder) with a tiny random model. The valid files are
 written in format 4 (compact varint header, the default, as ``compress`` writes it), again in
 format 3 (fixed binary header, ``dumps(..., version=3)``) and in format 2 (JSON header), and
-entropy-coded in formats 4 and 3. ``field``, ``json``, ``sizes`` and ``payload`` attack format 2,
-the ``*3`` categories format 3, the ``*4`` categories format 4, the others all of them.
-Categories, drawn in turn:
+entropy-coded in formats 4 and 3. A few more are entropy-coded format-4 files of a bundled
+context model (``KNOWN_CONTEXT_MODELS[0]``, ``stft16k-cpu.entropy``), which format 4 names by a
+number (flag KNOWN_CTX, the short form), each with its long-form twin (the context model's id and
+hash, as format 4 was written before KNOWN_CTX; still read): headers like the bundled model's
+(``dumps(Header(...), codes)``, random codes, mono and stereo, 1 to 12 stages, 1 to 100 frames),
+decoded by the bundled ``stft16k-cpu`` model, whose weights hash they carry (each case is decoded
+by the model whose hash its header names, else the tiny one). ``field``, ``json``, ``sizes`` and
+``payload`` attack format 2, the ``*3`` categories format 3, the ``*4`` categories format 4, the
+others all of them. Categories, drawn in turn:
 
   random      random bytes (0..4 KiB), half of them starting with the real magic and version 2, 3 or 4
   truncate    a valid file cut at a random length
@@ -38,17 +44,29 @@ Categories, drawn in turn:
               a model number (0, 1..len(KNOWN_MODELS) + 2, 255) with a hostile version, the model
               id as random text, or the weights hash replaced (8 raw bytes or length + digits)
   sizes4      format-4 frames / length / gain_frames / payload disagreeing, CRCs recomputed
-  entropy4    entropy3's mutations on an entropy-coded format-4 file
+  entropy4    entropy3's mutations on an entropy-coded format-4 file (the short form of a known
+              context model too; its id and hash are replaced on long-form files only)
+  knownctx4   the short form (KNOWN_CTX, flag 0x40) of a known context model: its number hostile (0,
+              len(KNOWN_CONTEXT_MODELS) + 1, 255, random, or another known one), the flag toggled
+              with the tail unchanged or converted (the other form, which decodes), the short and
+              long tails swapped, the flag set on bit-packed files (with or without a number after
+              the hash, the coding set to 1 too), the coding or a reserved bit changed beside it,
+              the payload size after the number hostile, both tails at once, the model's own
+              context model named in full, or the tail cut, CRCs recomputed (half the cases with
+              the header CRC where a reader of the changed bytes ends the header, so its values
+              are read past the CRC check)
 
 Outcomes: ``decoded`` (a valid file), ``FormatError``, or ``BUG`` (any other exception, a case
 over ``--max-seconds``, or a format-4 header that decodes but that the writer would encode in other
-bytes). Peak RSS growth is reported; the exit code is 1 if any case is a BUG.
+bytes, except the long form of a known context model, which must re-encode to the short form).
+Peak RSS growth is reported; the exit code is 1 if any case is a BUG.
 """
 
 from __future__ import annotations
 
 import argparse
 import collections
+import io
 import json
 import random
 import re
@@ -65,10 +83,14 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import rotcodec  # noqa: E402
+from rotcodec.coding.resampling import resampled_length  # noqa: E402
 from rotcodec.errors import FormatError  # noqa: E402
 from rotcodec.entropy import bundled  # noqa: E402
 from rotcodec.entropy.fit import ContextNet, FitConfig, calibration, quantise  # noqa: E402
-from rotcodec.io.container import KNOWN_MODELS, MAGIC, FORMAT_VERSION, dumps, loads_gains  # noqa: E402
+from rotcodec.io.container import (  # noqa: E402
+    FORMAT_VERSION, KNOWN_CONTEXT_MODELS, KNOWN_MODELS, MAGIC, Header, dumps, loads_gains, read_header,
+)
+from rotcodec.io.container import _encode_header as encode_header  # noqa: E402  (known_ctx=False: the long form)
 from rotcodec.io.container import _varint as varint  # noqa: E402  (the writer's own LEB128)
 from rotcodec.model.loading import weights_hash  # noqa: E402
 
@@ -77,7 +99,8 @@ CRC = struct.Struct("<I")
 FIXED3 = struct.Struct("<BBBBIIdIQIHH")  # format 3's fixed fields (rotcodec/io/container.py)
 F64 = struct.Struct("<d")
 SHAPE4 = struct.Struct("<H")  # format 4: channels - 1 | (n_q - 1) << 6 | (bits - 1) << 12
-KNOWN_MODEL, SAME_RATE, FLOAT_FPS, HASH16 = 0x04, 0x08, 0x10, 0x20  # format-4 flag bits
+KNOWN_MODEL, SAME_RATE, FLOAT_FPS, HASH16, KNOWN_CTX = 0x04, 0x08, 0x10, 0x20, 0x40  # format-4 flag bits
+BUNDLED = "stft16k-cpu"  # the bundled model whose context model is KNOWN_CONTEXT_MODELS[0]
 
 
 def make_model() -> rotcodec.Codec:
@@ -100,8 +123,9 @@ def register_context_model(model) -> None:
                      quantise(net, ctx, n_q, codec="tiny@1", codec_hash=weights_hash(model)))
 
 
-def valid_files(model) -> list[bytes]:
-    """A few real files: mono/stereo, 1 or all stages, model rate and resampled rates, 1 sample."""
+def valid_files(model, bundled_model) -> list[bytes]:
+    """A few real files: mono/stereo, 1 or all stages, model rate and resampled rates, 1 sample;
+    then :func:`known_ctx_files` (``bundled_model``: the bundled model that decodes those)."""
     rng = np.random.default_rng(0)
     out = []
     # kbps is the file's total across its channels: 0.8 over 2 channels is one 0.4 kbps stage each.
@@ -115,6 +139,7 @@ def valid_files(model) -> list[bytes]:
         data4e = rotcodec.compress(wav, sr, model, kbps=kbps, entropy=True)
         assert data4e[4] == 4 and coding(data4e) == 1
         out += [data4e, dumps(*loads_gains(data4e), version=3)]  # entropy-coded, formats 4 and 3
+    out += known_ctx_files(bundled_model)
     for data in out:  # the surgery below must take every valid file apart and put it back as it was
         if data[4] == 4:
             assert build4(*split4(data)) == data
@@ -122,6 +147,51 @@ def valid_files(model) -> list[bytes]:
             assert build_entropy(*split_entropy(data)) == data
         elif data[4] == 3:
             assert build3(*split3(data)) == data
+    return out
+
+
+def bundled_model() -> rotcodec.Codec:
+    return rotcodec.load_model(BUNDLED)
+
+
+def known_ctx_files(model) -> list[bytes]:
+    """Entropy-coded format-4 files of the bundled context model ``KNOWN_CONTEXT_MODELS[0]``, each
+    in the short form (flag KNOWN_CTX and its number, as ``dumps`` writes it) then in the long form
+    (``_encode_header(..., known_ctx=False)``: its id and hash, as format 4 was written before
+    KNOWN_CTX), both decoding to the same header, codes and gains. Headers like the bundled model's
+    (``model``, whose weights hash they carry, so that it decodes them): 16 kHz, 50 frames/s,
+    10-bit codes, a few stages, 1 to 100 frames, random codes and gains; the model id the model's
+    own (its context model is then its own: ctx_len 0 in the long form) or another one."""
+    rng = np.random.default_rng(1)
+    ctx_model, ctx_hash = KNOWN_CONTEXT_MODELS[0]
+    digest = weights_hash(model)
+    assert len(digest) == 16 and model.sample_rate == 16000 and model.frame_rate == 50.0
+    out = []
+    # model id, channels, stages, input rate, samples (at the input rate), frames per gain block
+    for model_id, channels, n_q, orig_sr, length, gain_frames in [
+            (f"{BUNDLED}@1", 1, 3, 16000, 32000, 50), (f"{BUNDLED}@1", 1, 1, 16000, 1, 50),
+            (f"{BUNDLED}@1", 2, 6, 44100, 22050, 0), (f"{BUNDLED}@1", 1, 12, 8000, 3000, 7),
+            ("lab-copy@3", 1, 4, 16000, 6400, 50)]:
+        frames = -(-resampled_length(length, orig_sr, 16000) // 320)
+        header = Header(model=model_id, model_hash=digest, sample_rate=16000, original_sample_rate=orig_sr,
+                        channels=channels, n_q=n_q, bits=10, frame_rate=50.0, frames=frames, length=length,
+                        chunk_frames=250, chunk_overlap=20, gain_frames=gain_frames, coding=1,
+                        context_model=ctx_model, context_hash=ctx_hash)
+        codes = rng.integers(0, 1024, (channels, n_q, frames))
+        gains = rng.integers(-80, 61, (channels, header.gain_blocks)) if gain_frames else None
+        short = dumps(header, codes, gains)
+        parts, body = split4(short)
+        size = read_varint(dict(parts)["payload_size"])
+        long = encode_header(header, 4, size, known_ctx=False) + body + CRC.pack(zlib.crc32(body))
+        own = model_id.split("@")[0] + ".entropy" == ctx_model  # the long form's id: ctx_len 0
+        assert short[5] & KNOWN_CTX and dict(parts)["ctx_number"] == b"\x01" and long[5] == short[5] & ~KNOWN_CTX
+        assert len(long) == len(short) + 5 + (0 if own else len(ctx_model))
+        expected_gains = np.zeros((channels, 0), np.int8) if gains is None else gains
+        for data in (short, long):
+            h, c, g = loads_gains(data)
+            assert h == header and (c == codes).all()
+            assert g.shape == expected_gains.shape and (g == expected_gains).all()
+        out += [short, long]
     return out
 
 
@@ -317,11 +387,14 @@ def gen_coding3(rng: random.Random, files: list[bytes]) -> bytes:
 def split_entropy(data: bytes) -> tuple[bytes, bytes, bytes, int, bytes]:
     """``(version byte + header up to the context model fields, context id with its length byte,
     context hash with its length byte, payload size, gains + payload)`` of a valid entropy-coded
-    format-3 or format-4 file."""
+    format-3 or format-4 file (format 4's short form, flag KNOWN_CTX: the context model's number
+    in place of the id, and no hash: ``b""``)."""
     if data[4] == 4:
         parts, body = split4(data)
         named = dict(parts)
         head = data[4: 5 + sum(len(raw) for name, raw in parts if name not in TAIL4)]
+        if "ctx_number" in named:
+            return head, named["ctx_number"], b"", read_varint(named["payload_size"]), body
         return head, named["ctx_model"], named["ctx_hash"], read_varint(named["payload_size"]), body
     pos = 5 + FIXED3.size
     pos += 1 + data[pos]
@@ -341,9 +414,12 @@ def build_entropy(head: bytes, ctx_id: bytes, ctx_hash: bytes, size: int | bytes
 
 
 def gen_entropy(rng: random.Random, files: list[bytes], version: int = 3) -> bytes:
-    head, ctx_id, ctx_hash, size, body = split_entropy(rng.choice(entropy_files(files, version)))
-    gains, payload = body[: len(body) - size], body[len(body) - size:]
     kind = rng.randrange(7)
+    pool = entropy_files(files, version)
+    if kind >= 5:  # an id or hash to replace: a long-form file (format 4's short form has neither)
+        pool = [f for f in pool if f[4] == 3 or not f[5] & KNOWN_CTX]
+    head, ctx_id, ctx_hash, size, body = split_entropy(rng.choice(pool))
+    gains, payload = body[: len(body) - size], body[len(body) - size:]
     if kind == 0:  # the payload randomised, same size
         payload = rng.randbytes(len(payload))
     elif kind == 1:  # 1..8 bits flipped
@@ -380,7 +456,8 @@ def gen_entropy4(rng: random.Random, files: list[bytes]) -> bytes:
 
 VARINTS4 = ("sample_rate", "orig_sr", "hop", "frames", "length", "chunk_frames", "chunk_overlap", "gain_frames",
             "model_version", "payload_size")
-TAIL4 = ("ctx_model", "ctx_hash", "payload_size")  # entropy-coded files only (coding 1)
+TAIL4 = ("ctx_number", "ctx_model", "ctx_hash", "payload_size")  # entropy-coded files only (coding 1)
+CTX4 = TAIL4[:3]  # the context model: its number (KNOWN_CTX), or its id and hash
 
 
 def varint_at(data: bytes, pos: int) -> bytes:
@@ -400,7 +477,9 @@ def split4(data: bytes) -> tuple[list[tuple[str, bytes]], bytes]:
     payload)`` of a valid format-4 file. The names: flags, shape, sample_rate, orig_sr (unless
     SAME_RATE), hop or frame_rate (FLOAT_FPS), frames, length, chunk_frames, chunk_overlap,
     gain_frames, model_number and model_version (KNOWN_MODEL) or model (length byte + text), hash
-    (HASH16: 8 bytes, else length byte + digits), and for coding 1 ctx_model, ctx_hash, payload_size."""
+    (HASH16: 8 bytes, else length byte + digits), and for coding 1 ctx_number (KNOWN_CTX: one byte)
+    or ctx_model and ctx_hash (length byte + id, length byte + digits), then payload_size. (A
+    bit-packed file with KNOWN_CTX is never valid: its flag is ignored here.)"""
     parts: list[tuple[str, bytes]] = []
     pos = 5
 
@@ -431,8 +510,11 @@ def split4(data: bytes) -> tuple[list[tuple[str, bytes]], bytes]:
         take("model", 1 + data[pos])
     take("hash", 8 if flags & HASH16 else 1 + (data[pos] + 1) // 2)
     if flags & 0x03 == 1:
-        take("ctx_model", 1 + data[pos])
-        take("ctx_hash", 1 + (data[pos] + 1) // 2)
+        if flags & KNOWN_CTX:
+            take("ctx_number", 1)
+        else:
+            take("ctx_model", 1 + data[pos])
+            take("ctx_hash", 1 + (data[pos] + 1) // 2)
         number("payload_size")
     return parts, data[pos + CRC.size: -CRC.size]
 
@@ -441,6 +523,21 @@ def build4(parts: list[tuple[str, bytes]], body: bytes) -> bytes:
     """A format-4 file from :func:`split4`'s parts (any bytes in any part), both CRCs correct."""
     head = MAGIC + bytes([4]) + b"".join(raw for _, raw in parts)
     return head + CRC.pack(zlib.crc32(head)) + body + CRC.pack(zlib.crc32(body))
+
+
+def build4_as_read(parts: list[tuple[str, bytes]], body: bytes) -> bytes:
+    """:func:`build4`, but with the header CRC where a reader parsing these bytes ends the header
+    (which a changed flag or tail moves: the reader takes its fields from the bytes that follow,
+    the body's first bytes too), so that the values read, not only the CRC check, are tested."""
+    stream = MAGIC + bytes([4]) + b"".join(raw for _, raw in parts) + body
+    try:
+        end = 5 + sum(len(raw) for _, raw in split4(stream + bytes(2 * CRC.size))[0])
+    except IndexError:  # a varint running past the end: as build4
+        return build4(parts, body)
+    if end > len(stream):
+        return build4(parts, body)
+    head, rest = stream[:end], stream[end:]
+    return head + CRC.pack(zlib.crc32(head)) + rest + CRC.pack(zlib.crc32(rest))
 
 
 def set_part(parts: list[tuple[str, bytes]], name: str, raw: bytes | list[tuple[str, bytes]]) -> None:
@@ -530,10 +627,116 @@ def gen_sizes4(rng: random.Random, files: list[bytes]) -> bytes:
     return build4(parts, body)
 
 
+KNOWN_HASHES = {bytes([len(digits)]) + bytes.fromhex(digits) for _, digits in KNOWN_CONTEXT_MODELS}
+
+
+def of_known_ctx(files: list[bytes]) -> list[bytes]:
+    """The entropy-coded format-4 files of a known context model: the short forms (KNOWN_CTX) and
+    their long-form twins."""
+    return [f for f in files if f[4] == 4 and coding(f) == 1
+            and (f[5] & KNOWN_CTX or dict(split4(f)[0])["ctx_hash"] in KNOWN_HASHES)]
+
+
+def ctx_tails(data: bytes) -> tuple[list[tuple[str, bytes]], list[tuple[str, bytes]]]:
+    """``(short, long)``: the context-model parts (:data:`CTX4`) of the valid format-4 file ``data``
+    of a known context model in either form: ``[ctx_number]`` and ``[ctx_model, ctx_hash]``."""
+    header = read_header(io.BytesIO(data))
+    size = read_varint(dict(split4(data)[0])["payload_size"])
+
+    def tail(known_ctx: bool) -> list[tuple[str, bytes]]:
+        head = encode_header(header, 4, size, known_ctx=known_ctx)
+        return [p for p in split4(head + CRC.pack(0))[0] if p[0] in CTX4]
+
+    return tail(True), tail(False)
+
+
+def set_ctx(parts: list[tuple[str, bytes]], tail: list[tuple[str, bytes]]) -> None:
+    """Replace the context-model parts (whichever there are, or none) by ``tail``, before payload_size."""
+    parts[:] = [p for p in parts if p[0] not in CTX4]
+    names = [n for n, _ in parts]
+    i = names.index("payload_size") if "payload_size" in names else len(parts)
+    parts[i:i] = tail
+
+
+def gen_knownctx4(rng: random.Random, files: list[bytes]) -> bytes:
+    data = rng.choice(of_known_ctx(files))
+    parts, body = split4(data)
+    short, long = ctx_tails(data)
+    is_short = bool(data[5] & KNOWN_CTX)
+    toggle = dict(on=0, off=KNOWN_CTX) if is_short else dict(on=KNOWN_CTX, off=0)
+    n = len(KNOWN_CONTEXT_MODELS)
+    kind = rng.randrange(9)
+    if kind == 0:  # a number hostile (0, one past the last, 255, any byte) or another known one, short form
+        set_flags(parts, on=KNOWN_CTX)
+        set_ctx(parts, [("ctx_number", bytes([rng.choice([0, n + 1, n + 2, 128, 255, rng.randrange(256),
+                                                          *range(1, n + 1)])]))])
+    elif kind == 1:  # the flag toggled, the tail as it was (a number read as an id length, or the reverse)
+        set_flags(parts, **toggle)
+    elif kind == 2:  # the flag toggled and the tail converted: the other form of the same header (it decodes)
+        set_flags(parts, **toggle)
+        set_ctx(parts, long if is_short else short)
+    elif kind == 3:  # the short and long tails swapped, the flag as it was
+        set_ctx(parts, long if is_short else short)
+    elif kind == 4:  # KNOWN_CTX on a bit-packed file: alone, or a number (and a payload size) after the hash
+        src = rng.choice(of_version(files, 4))
+        parts, body = split4(src)
+        set_flags(parts, on=KNOWN_CTX)
+        if rng.random() < 2 / 3:
+            parts.append(("ctx_number", bytes([rng.choice([1, 2, 0, 255])])))
+            if rng.random() < 2 / 3:
+                size = len(body) - read_header(io.BytesIO(src)).num_gains
+                parts.append(("payload_size", varint(rng.choice([size, 0, size + 1, len(body)]))))
+                if rng.random() < 0.5:  # coding 1 too: the bit-packed codes read as range-coded
+                    set_flags(parts, on=1)
+    elif kind == 5:  # the short form with the coding changed (0: bit-packed, 2, 3) or a reserved bit set
+        set_flags(parts, on=KNOWN_CTX)
+        set_ctx(parts, short)
+        if rng.random() < 0.25:
+            set_flags(parts, on=0x80)
+        else:
+            set_flags(parts, off=0x03)
+            set_flags(parts, on=rng.choice([0, 2, 3]))
+            if rng.random() < 0.5:  # the tail dropped too, as a bit-packed header has none
+                parts = [p for p in parts if p[0] not in TAIL4]
+    elif kind == 6:  # the short form with the payload size after the number hostile, wrong or longer than needed
+        set_flags(parts, on=KNOWN_CTX)
+        set_ctx(parts, short)
+        size = dict(parts)["payload_size"]
+        value = read_varint(size)
+        set_part(parts, "payload_size", rng.choice([hostile_varint(rng, size), varint(max(0, value - 1)),
+                                                    varint(value + 1), varint(0), b""]))
+    elif kind == 7:  # both tails: the number then the id and hash (KNOWN_CTX), or the id and hash then the number
+        if rng.random() < 0.5:
+            set_flags(parts, on=KNOWN_CTX)
+            set_ctx(parts, short + long)
+        else:
+            set_flags(parts, off=KNOWN_CTX)
+            set_ctx(parts, long + short)
+    else:  # the long form not in its one encoding (its own context model named in full, or another
+        # model's as its own; the hash as 9 digits, the 9th a padding 0, or 7, 16 or none), or the tail cut short
+        set_flags(parts, off=KNOWN_CTX)
+        set_ctx(parts, long)
+        named = dict(parts)
+        sub = rng.randrange(3)
+        if sub == 0:
+            ctx_id = KNOWN_CONTEXT_MODELS[0][0].encode()
+            set_part(parts, "ctx_model", bytes([len(ctx_id)]) + ctx_id if named["ctx_model"] == b"\x00" else b"\x00")
+        elif sub == 1:
+            digits = named["ctx_hash"][1:]
+            set_part(parts, "ctx_hash", rng.choice([b"\x09" + digits + b"\x00", b"\x07" + digits[:4],
+                                                    b"\x10" + digits + bytes(4), b"\x00"]))
+        else:
+            if rng.random() < 0.5:
+                set_flags(parts, on=KNOWN_CTX)
+                set_ctx(parts, short)
+            parts = parts[: len(parts) - rng.randint(1, 2)]
+    return (build4_as_read if rng.random() < 0.5 else build4)(parts, body)
+
+
 GENERATORS = {"random": gen_random, "truncate": gen_truncate, "bitflip": gen_bitflip, "field": gen_field,
               "json": gen_json, "sizes": gen_sizes, "append": gen_append, "payload": gen_payload,
               "field3": gen_field3, "sizes3": gen_sizes3, "coding3": gen_coding3, "entropy3": gen_entropy3,
-              "field4": gen_field4, "sizes4": gen_sizes4, "entropy4": gen_entropy4}
+              "field4": gen_field4, "sizes4": gen_sizes4, "entropy4": gen_entropy4, "knownctx4": gen_knownctx4}
 
 
 def peak_rss_mb() -> float:
@@ -549,17 +752,38 @@ def message_kind(text: str) -> str:
 
 def header_round_trip(data: bytes) -> str:
     """For a format-4 file that decoded: "" when the header the writer makes of the values read is
-    the header read (each value has one encoding), else what differs."""
+    the header read (each value has one encoding), else what differs. The one exception: the long
+    form of a known context model (format 4 before KNOWN_CTX) is read and re-encodes to the short form."""
     if data[4] != 4:
         return ""
+    header, codes, gains = loads_gains(data)
     read = [p for p in split4(data)[0] if p[0] != "payload_size"]  # an entropy payload may re-encode shorter
-    written = [p for p in split4(dumps(*loads_gains(data)))[0] if p[0] != "payload_size"]
-    return "" if read == written else f"the header decodes but re-encodes differently: {read} -> {written}"
+    written = [p for p in split4(dumps(header, codes, gains))[0] if p[0] != "payload_size"]
+    if read == written:
+        return ""
+    known = (header.context_model, header.context_hash) in KNOWN_CONTEXT_MODELS
+    if known and not data[5] & KNOWN_CTX and written[0][1][0] & KNOWN_CTX:
+        size = read_varint(dict(split4(data)[0])["payload_size"])
+        long = [p for p in split4(encode_header(header, 4, size, known_ctx=False) + CRC.pack(0))[0]
+                if p[0] != "payload_size"]
+        if read == long:
+            return ""
+    return f"the header decodes but re-encodes differently: {read} -> {written}"
 
 
-def run_case(data: bytes, model) -> tuple[str, str]:
+def pick_model(data: bytes, models: dict[str, rotcodec.Codec]) -> rotcodec.Codec:
+    """The model of ``models`` (weights hash -> model, the tiny one first) whose hash the header of
+    ``data`` names, else the first (then ``decompress`` says what is wrong)."""
+    first = next(iter(models.values()))
     try:
-        rotcodec.decompress(data, model)
+        return models.get(read_header(io.BytesIO(data)).model_hash, first)
+    except FormatError:
+        return first
+
+
+def run_case(data: bytes, models: dict[str, rotcodec.Codec]) -> tuple[str, str]:
+    try:
+        rotcodec.decompress(data, pick_model(data, models))
         detail = header_round_trip(data)
         return ("BUG", detail) if detail else ("decoded", "")
     except FormatError as err:
@@ -577,11 +801,12 @@ def main() -> int:
     ap.add_argument("--csv", default=None, help="write the counts by category as CSV (docs/fuzz.csv)")
     args = ap.parse_args()
     torch.set_num_threads(1)
-    model = make_model()
+    model, bundled_codec = make_model(), bundled_model()
+    models = {weights_hash(model): model, weights_hash(bundled_codec): bundled_codec}
     register_context_model(model)
-    files = valid_files(model)
-    for data in files:  # the seeds themselves must decode
-        rotcodec.decompress(data, model)
+    files = valid_files(model, bundled_codec)
+    for data in files:  # the seeds themselves must decode, with no header the writer would write otherwise
+        assert run_case(data, models) == ("decoded", ""), run_case(data, models)
     rng = random.Random(args.seed)
     names = list(GENERATORS)
     counts: dict[str, collections.Counter] = {n: collections.Counter() for n in names}
@@ -594,7 +819,7 @@ def main() -> int:
         data = GENERATORS[name](rng, files)
         biggest_input = max(biggest_input, len(data))
         t0 = time.perf_counter()
-        outcome, detail = run_case(data, model)
+        outcome, detail = run_case(data, models)
         dt = time.perf_counter() - t0
         if dt > slowest[0]:
             slowest = (dt, name)

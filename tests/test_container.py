@@ -628,8 +628,7 @@ def test_format4_frame_rates_and_hashes_round_trip():
 
 @pytest.mark.parametrize("kw,match", [
     (dict(hop=0), "hop"),
-    (dict(flags=0x28 | 0x40), "flags 0x68; upgrade"),
-    (dict(flags=0x28 | 0x80), "upgrade"),
+    (dict(flags=0x28 | 0x80), "flags 0xa8; upgrade"),
     (dict(flags=0x28 | 0x02), "payload coding 2"),
     (dict(flags=0x28 | 0x03), "payload coding 3"),
     (dict(flags=0x2C, model=b"\x00\x01"), "model number 0"),
@@ -659,6 +658,7 @@ def test_format4_bad_values_are_format_errors(kw, match):
     dict(fps=50.0, flags=0x38),                                 # a float frame rate that a hop holds
     dict(flags=0x08, hash_part=b"\x10" + bytes.fromhex("0123456789abcdef")),  # 16 digits without HASH16
     dict(model=bytes([13]) + b"stft16k-cpu@1"),                  # a known model's id as text
+    dict(flags=0x28 | 0x40),                                    # KNOWN_CTX on a bit-packed file
 ])
 def test_format4_values_in_another_encoding_are_refused(kw):
     with pytest.raises(FormatError, match="one encoding"):

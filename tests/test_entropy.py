@@ -4,6 +4,8 @@ A tiny context model is fitted here (no corpus); the bundled one is used where i
 
 import io
 import random
+import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -240,6 +242,9 @@ def test_entropy_coded_rcq_decodes_with_the_bundled_model_and_names_a_missing_on
     IntContextModel({**tiny.meta, "codec": "other@1"}, tiny.arrays).save(tmp_path / "tiny.entropy.npz")
     with pytest.raises(FormatError, match="another version"):
         loads(data)
+    tiny.save(tmp_path / f"tiny.entropy.{tiny.digest}.npz")  # a refit keeps the version it replaced
+    assert (loads(data)[1] == codes).all()
+    assert bundled.for_codec("tiny")[1].digest != tiny.digest  # new files code with the refit
 
 
 def test_entropy_header_checks(tiny):
@@ -393,6 +398,57 @@ def test_bundled_context_models_code_all_their_models_stages():
         wav = (0.1 * np.random.default_rng(0).standard_normal((1, model.sample_rate // 2))).astype(np.float32)
         plain, coded = (rotcodec.compress(wav, model.sample_rate, model, entropy=e) for e in (False, True))
         assert (loads(plain)[1] == loads(coded)[1]).all() and loads(coded)[0].context_model == f"{name}.entropy"
+
+
+def _fixture_codes() -> np.ndarray:
+    """The codes of ``tests/data/v4_entropy_long.rcq`` (see tests/data/README.md): ``[1, 3, 8]``."""
+    f, s = np.meshgrid(np.arange(8), np.arange(3))
+    return ((37 * f + 101 * s) % 1024)[None]
+
+
+def test_a_known_context_model_is_a_number_and_the_long_form_of_older_files_still_reads():
+    """Format 4 names a bundled context model by its number in KNOWN_CONTEXT_MODELS (flag 0x40): 5
+    bytes fewer than its id and hash. A file written before that short form (the long form) reads
+    the same, and rewriting it gives the short form."""
+    from rotcodec.io.container import KNOWN_CONTEXT_MODELS
+
+    old = Path(__file__).parent.joinpath("data", "v4_entropy_long.rcq").read_bytes()
+    h, codes = loads(old)
+    assert (codes == _fixture_codes()).all() and not old[5] & 0x40
+    assert (h.context_model, h.context_hash) == KNOWN_CONTEXT_MODELS[0] == ("stft16k-cpu.entropy", "0d7424fc")
+    new = dumps(h, codes)
+    assert new[5] == old[5] | 0x40 and len(new) == len(old) - 5 and new[:5] == old[:5]
+    assert loads(new)[0] == h and (loads(new)[1] == codes).all()
+    number = new.index(bytes.fromhex("8150317d9ae164e7")) + 8  # the byte after the weights hash
+    end = number + 2  # the payload size, one varint byte (under 128 bytes)
+    assert new[number] == 1 and new[number + 1] == len(new) - end - 8
+
+    def with_crc(head: bytes) -> bytes:  # a changed header with its CRC recomputed
+        return head + zlib.crc32(head).to_bytes(4, "little") + new[end + 4:]
+
+    assert with_crc(new[:end]) == new
+    for bad in (0, len(KNOWN_CONTEXT_MODELS) + 1, 255):
+        with pytest.raises(FormatError, match=f"context model number {bad} .*upgrade rotcodec"):
+            loads(with_crc(new[:number] + bytes([bad]) + new[number + 1:end]))
+    with pytest.raises(FormatError, match="header CRC"):
+        loads(new[:number] + b"\x02" + new[number + 1:])
+    # the flag on a bit-packed file: not its one encoding
+    plain = dumps(Header(**{**h.__dict__, "coding": 0, "context_model": "", "context_hash": ""}), codes)
+    head = plain[:5] + bytes([plain[5] | 0x40]) + plain[6:number]
+    with pytest.raises(FormatError, match="one encoding"):
+        loads(head + zlib.crc32(head).to_bytes(4, "little") + plain[number + 4:])
+
+
+def test_every_bundled_context_model_has_a_number():
+    from rotcodec.io.container import KNOWN_CONTEXT_MODELS
+
+    shipped = set()
+    for path in Path(bundled.__file__).parents[1].joinpath("pretrained").glob("*.entropy*.npz"):
+        ctx_id, _, digest = bundled.model_id(path).partition(".entropy")  # <codec>.entropy[.<hash>]
+        shipped.add((ctx_id + ".entropy", bundled.load(path).digest))
+        assert digest in ("", "." + bundled.load(path).digest)
+    assert shipped and shipped <= set(KNOWN_CONTEXT_MODELS)
+    assert KNOWN_CONTEXT_MODELS[:2] == (("stft16k-cpu.entropy", "0d7424fc"), ("audio24k-cpu.entropy", "12149b41"))
 
 
 def test_fit_without_token_files_is_a_clear_error(tmp_path, capsys):

@@ -1,7 +1,8 @@
 """Property tests of the whole read path (container + header-vs-model checks + decoder): whatever a
 token file holds, ``decompress`` either decodes it to the length its header announces or raises
 FormatError. Format 2 (JSON header) is attacked through its JSON, format 3 (fixed binary header)
-through its raw fields, format 4 (the default, varints and flags) through the parts of its header.
+through its raw fields, format 4 (the default, varints and flags) through the parts of its header,
+its short form of a known context model (flag KNOWN_CTX) too, with the bundled model that decodes it.
 (Container-only properties are in test_container.py; the 10,000-case run is benchmarks/fuzz_rcq.py,
 smoke-tested at the end.)"""
 
@@ -16,18 +17,21 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import rotcodec
 from rotcodec.entropy import bundled
 from rotcodec.errors import FormatError
-from rotcodec.io.container import FORMAT_VERSION, KNOWN_MODELS, MAGIC, dumps, loads_gains, read_header
+from rotcodec.io.container import (
+    FORMAT_VERSION, KNOWN_CONTEXT_MODELS, KNOWN_MODELS, MAGIC, dumps, loads_gains, read_header,
+)
 from rotcodec.io.container import _varint as varint
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 from fuzz_rcq import (  # noqa: E402  (the fuzz run's own format-3 and format-4 surgery)
-    FIXED3, VARINTS4, build3, build4, build_entropy, register_context_model, split3, split4, split_entropy,
+    BUNDLED, CTX4, FIXED3, KNOWN_CTX, VARINTS4, build3, build4, build4_as_read, build_entropy, ctx_tails,
+    known_ctx_files, register_context_model, set_ctx, set_flags, split3, split4, split_entropy,
 )
 
 PREFIX = struct.Struct("<4sBI")
@@ -289,6 +293,151 @@ def test_format4_any_model_and_hash_but_the_real_ones_are_format_errors(valid4, 
         assert wav is not None  # the weights hash is the check: the model's name is not
 
 
+# ----- format 4's short form of a known context model (flag KNOWN_CTX, 0x40) --------------------------
+@pytest.fixture(scope="module")
+def bundled_model():
+    """The bundled model whose context model is KNOWN_CONTEXT_MODELS[0] (it ships with rotcodec)."""
+    return rotcodec.load_model(BUNDLED)
+
+
+@pytest.fixture(scope="module")
+def known4(bundled_model):
+    """``{(own, form): file}``: entropy-coded format-4 files of the bundled context model, as the fuzz
+    run builds them (headers like the bundled model's, random codes): the model's own id (3 stages,
+    100 frames) or another one (4 stages, 20 frames), each in the short and the long form."""
+    files = known_ctx_files(bundled_model)
+    return {("own", "short"): files[0], ("own", "long"): files[1], ("other", "short"): files[-2],
+            ("other", "long"): files[-1]}
+
+
+def test_format4_a_known_context_model_in_either_form_decodes_alike(known4, bundled_model):
+    """The short form (the number) and the long form (id and hash, format 4 before KNOWN_CTX)
+    decode to the same audio; the long form re-encodes to the short one, byte for byte."""
+    for own in ("own", "other"):
+        short, long = known4[own, "short"], known4[own, "long"]
+        assert short[5] & KNOWN_CTX and not long[5] & KNOWN_CTX and len(long) > len(short)
+        assert [n for n, _ in split4(short)[0]][-2:] == ["ctx_number", "payload_size"]
+        assert [n for n, _ in split4(long)[0]][-3:] == ["ctx_model", "ctx_hash", "payload_size"]
+        assert build4(*split4(short)) == short and build4(*split4(long)) == long
+        assert build_entropy(*split_entropy(short)) == short and build_entropy(*split_entropy(long)) == long
+        assert dict(split4(long)[0])["ctx_model"] == (b"\x00" if own == "own" else b"\x13stft16k-cpu.entropy")
+        assert ctx_tails(short) == ctx_tails(long)
+        h, codes, gains = loads_gains(long)
+        assert (h.context_model, h.context_hash) == KNOWN_CONTEXT_MODELS[0]
+        assert dumps(h, codes, gains) == short
+        wav = decodes_or_format_error(short, bundled_model)
+        assert wav is not None and torch.equal(decodes_or_format_error(long, bundled_model), wav)
+
+
+def flip_form(data: bytes) -> list[tuple[str, bytes]]:
+    """The header parts of ``data`` (a valid file of a known context model) in the other form."""
+    parts, _ = split4(data)
+    short, long = ctx_tails(data)
+    if data[5] & KNOWN_CTX:
+        set_flags(parts, off=KNOWN_CTX)
+        set_ctx(parts, long)
+    else:
+        set_flags(parts, on=KNOWN_CTX)
+        set_ctx(parts, short)
+    return parts
+
+
+@pytest.mark.parametrize("case,match", [
+    ("number 0", "context model number 0 is not one"),
+    ("number 3", "context model number 3 is not one"),
+    ("number 255", "context model number 255 is not one"),
+    ("flag off, short tail", None),         # the number read as an id length: a FormatError of some kind
+    ("flag on, long tail", None),           # an id length read as a number, the rest as the payload size
+    ("own id in full", "one encoding"),     # the long form with the model's own context model named
+    ("flag on a bit-packed file", "one encoding"),
+    ("flag and a tail on a bit-packed file", "header CRC"),  # a bit-packed header has no tail: CRC misplaced
+    ("coding 2 beside the flag", "payload coding 2"),  # (without the tail, which coding 2 does not have)
+    ("reserved bit beside the flag", "format-4 flags 0x[c-f][0-9a-f]; upgrade"),
+    ("long form", "decodes"),
+    ("short form of the long form", "decodes"),
+])
+def test_format4_known_context_tails(known4, bundled_model, valid4, case, match):
+    short_file, long_file = known4["own", "short"], known4["own", "long"]
+    parts, body = split4(short_file)
+    short, long = ctx_tails(short_file)
+    data = None
+    if case.startswith("number"):
+        set_ctx(parts, [("ctx_number", bytes([int(case.split()[1])]))])
+    elif case == "flag off, short tail":
+        set_flags(parts, off=KNOWN_CTX)
+    elif case == "flag on, long tail":
+        set_ctx(parts, long)
+    elif case == "own id in full":
+        set_flags(parts, off=KNOWN_CTX)
+        set_ctx(parts, [("ctx_model", b"\x13stft16k-cpu.entropy"), long[1]])
+    elif case.endswith("bit-packed file"):
+        parts, body = split4(valid4)
+        set_flags(parts, on=KNOWN_CTX)
+        if case.startswith("flag and a tail"):
+            parts += [("ctx_number", b"\x01"), ("payload_size", varint(len(body)))]
+    elif case == "coding 2 beside the flag":
+        set_flags(parts, off=0x03)
+        set_flags(parts, on=0x02)
+        parts = [p for p in parts if p[0] not in CTX4 + ("payload_size",)]
+    elif case == "reserved bit beside the flag":
+        set_flags(parts, on=0x80)
+    elif case == "long form":
+        data = long_file
+    else:
+        data = build4(flip_form(long_file), body)
+    data = build4(parts, body) if data is None else data
+    if match == "decodes":
+        wav = decodes_or_format_error(short_file, bundled_model)
+        assert torch.equal(decodes_or_format_error(data, bundled_model), wav)
+        assert data in (short_file, long_file)
+    else:
+        with pytest.raises(FormatError, match=match):
+            rotcodec.decompress(data, bundled_model)
+
+
+@pytest.mark.parametrize("own", ["own", "other"])
+@SETTINGS
+@given(flag=st.booleans(),
+       tail=st.sampled_from(["number", "number", "long", "short+long", "long+short", "bytes", "none"]),
+       number=st.sampled_from([1, 1, 2]) | st.integers(0, 255), raw=PART_BYTES,
+       size=st.one_of(st.none(), st.none(), st.none(), VARINT_VALUES, PART_BYTES), as_read=st.booleans())
+@example(flag=True, tail="number", number=1, raw=b"", size=None, as_read=False)  # the file itself
+@example(flag=True, tail="number", number=2, raw=b"", size=None, as_read=False)  # the other known context model
+@example(flag=False, tail="long", number=1, raw=b"", size=None, as_read=False)  # the long form (read, not written)
+@example(flag=False, tail="number", number=1, raw=b"", size=None, as_read=True)  # the number read as an id length
+def test_format4_any_known_context_tail_decodes_or_is_a_format_error(known4, bundled_model, own, flag, tail, number,
+                                                                     raw, size, as_read):
+    """The short-form file's flag KNOWN_CTX on or off and its context-model tail any number, the
+    long tail, both tails, any bytes or none, its payload size any value or bytes, the header CRC
+    where the tail was or where a reader of the changed bytes ends the header: a FormatError, or
+    audio of a header in its one encoding (``dumps`` writes the same header bytes), except the
+    long form of a known context model, which is read and re-encodes to the short form."""
+    short_file = known4[own, "short"]
+    parts, body = split4(short_file)
+    short, long = ctx_tails(short_file)
+    set_flags(parts, on=KNOWN_CTX if flag else 0, off=0 if flag else KNOWN_CTX)
+    set_ctx(parts, {"number": [("ctx_number", bytes([number]))], "long": long, "short+long": short + long,
+                    "long+short": long + short, "bytes": [("ctx_raw", raw)], "none": []}[tail])
+    if size is not None:
+        size_raw = size if isinstance(size, bytes) else varint(size)
+        parts = [(n, size_raw if n == "payload_size" else r) for n, r in parts]
+    data = (build4_as_read if as_read else build4)(parts, body)
+    wav = decodes_or_format_error(data, bundled_model)
+    if wav is None:
+        return
+    assert wav.shape == announced_shape(data)
+    h, codes, gains = loads_gains(data)
+    read = [p for p in split4(data)[0] if p[0] != "payload_size"]  # a random payload may re-encode shorter
+    again = dumps(h, codes, gains)
+    if not data[5] & KNOWN_CTX:  # the long form: only of a known context model, and rewritten short
+        assert (h.context_model, h.context_hash) in KNOWN_CONTEXT_MODELS
+        read = [p for p in flip_form(data) if p[0] != "payload_size"]
+    assert [p for p in split4(again)[0] if p[0] != "payload_size"] == read
+    original, original_codes, _ = loads_gains(short_file)
+    if h == original and (codes == original_codes).all():
+        assert again == short_file
+
+
 def test_fuzz_script_runs_clean(tmp_path):
     """The bounded fuzzer itself (a short run here; its 10,000-case figures are in the notes)."""
     out = tmp_path / "fuzz.json"
@@ -300,6 +449,7 @@ def test_fuzz_script_runs_clean(tmp_path):
     assert sum(sum(c.values()) for c in report["counts"].values()) == 400
     assert {"field3", "sizes3", "coding3", "entropy3"} <= set(report["counts"])  # format 3, entropy-coded too
     assert {"field4", "sizes4", "entropy4"} <= set(report["counts"])  # format 4, entropy-coded too
-    assert all(sum(report["counts"][name].values()) > 0 for name in ("field4", "sizes4", "entropy4"))
+    assert "knownctx4" in report["counts"]  # format 4's short form of a known context model
+    assert all(sum(report["counts"][name].values()) > 0 for name in ("field4", "sizes4", "entropy4", "knownctx4"))
     assert all(c.get("FormatError", 0) == sum(c.values()) > 0 for name, c in report["counts"].items()
                if name in ("random", "truncate", "bitflip", "append"))

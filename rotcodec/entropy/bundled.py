@@ -2,8 +2,10 @@
 
 A context model ships as ``rotcodec/pretrained/<codec>.entropy.npz`` (id ``<codec>.entropy``)
 and records the weights hash of the codec whose codes it was fitted to; an entropy-coded ``.rcq``
-names its context model by id and hash, so it decodes without options. Models are loaded once
-and kept. numpy only (no torch).
+names its context model by id and hash, so it decodes without options. A refit that replaces it
+keeps the one before beside it as ``<codec>.entropy.<hash>.npz`` (files coded with it name that
+hash), and its id and hash join ``rotcodec.io.container.KNOWN_CONTEXT_MODELS``. Models are loaded
+once and kept. numpy only (no torch).
 """
 
 from __future__ import annotations
@@ -65,6 +67,10 @@ def find(ctx_id: str, digest: str) -> IntContextModel:
     if ctx_id in _registered and _registered[ctx_id].digest == digest:
         return _registered[ctx_id]
     path = _folder().joinpath(f"{ctx_id}.npz")
+    if _ID_RE.fullmatch(ctx_id) and re.fullmatch(r"[0-9a-f]{1,64}", digest):
+        older = _folder().joinpath(f"{ctx_id}.{digest}.npz")  # a version a refit replaced
+        if older.is_file():
+            path = older
     if not _ID_RE.fullmatch(ctx_id) or not path.is_file():
         raise FormatError(f"{where}, which this rotcodec does not have; decode it with the rotcodec "
                           "version that made it, or register that context model "

@@ -16,7 +16,8 @@ bundled model's header is 34 bytes with its CRC (format 3: 72; format 2: 185), s
                           bit 3 SAME_RATE: the input's rate is the model's (no orig_sr);
                           bit 4 FLOAT_FPS: the frame rate is a float64 (else sample_rate / hop);
                           bit 5 HASH16: the weights hash has 16 hex digits, 8 bytes without a
-                          length byte; bits 6-7 must be 0
+                          length byte; bit 6 KNOWN_CTX (coding 1 only): the context model and
+                          its hash are a number from KNOWN_CONTEXT_MODELS; bit 7 must be 0
     shape        uint16   channels - 1 | (n_q - 1) << 6 | (bits - 1) << 12
     sample_rate  varint
     orig_sr      varint   unless SAME_RATE
@@ -25,14 +26,20 @@ bundled model's header is 34 bytes with its CRC (format 3: 72; format 2: 185), s
     model        KNOWN_MODEL: uint8 number n (1..len(KNOWN_MODELS)) and a varint version v, the id
                           "<KNOWN_MODELS[n - 1]>@<v>"; else model_len uint8 (>= 1) and UTF-8
     hash         HASH16: 8 bytes; else hash_len and the packed digits as format 3
-    (coding 1 only:) ctx_len, ctx_model, ctx_hash_len, ctx_hash, payload_size as format 3
+    (coding 1 only:) KNOWN_CTX: uint8 number n (1..len(KNOWN_CONTEXT_MODELS)), the context model
+                          and hash KNOWN_CONTEXT_MODELS[n - 1]; else ctx_len, ctx_model,
+                          ctx_hash_len, ctx_hash as format 3; then payload_size as format 3
     header_crc   uint32   zlib.crc32 of every byte from the magic to here
     gains, payload, payload_crc as format 3
 
 Each header has one encoding: the writer takes every short form that applies (the shortest
-varint, SAME_RATE, the hop, KNOWN_MODEL, HASH16) and the reader refuses any other bytes for the
-same values. KNOWN_MODELS only grows, so a number names the same model in every rotcodec; the
-weights hash is the check that the model decoding a file is the one that made it. At most
+varint, SAME_RATE, the hop, KNOWN_MODEL, HASH16, KNOWN_CTX) and the reader refuses any other bytes
+for the same values, with one exception: an entropy-coded header of a known context model in the
+long form (id and hash), as rotcodec wrote format 4 before KNOWN_CTX, is read (never written).
+KNOWN_MODELS and KNOWN_CONTEXT_MODELS only grow, so a number names the same model in every
+rotcodec; the weights hash is the check that the model decoding a file is the one that made it.
+An entropy-coded header with a known context model is 3 bytes longer than the bit-packed one of
+the same codes when its payload is 128 bytes to 16 KiB (the long form: 8). At most
 5 + 1 + 2 + 8 * 10 + 256 + 33 + 256 + 33 + 5 + 4 = 675 bytes.
 
 Format 3 (issue 38's first binary header; read, and written with ``version=3``), little endian,
@@ -160,8 +167,11 @@ _CODINGS = {PAYLOAD_BITPACKED: "bit-packed", PAYLOAD_ENTROPY: "entropy-coded"}
 # Format 4: the flags byte (see the module docstring) and the fields that are not varints.
 KNOWN_MODELS = ("stft16k-cpu", "speech16k-cpu", "audio24k-cpu")
 """Model names format 4 writes as a number (position + 1): append only, a name keeps its number."""
+KNOWN_CONTEXT_MODELS = (("stft16k-cpu.entropy", "0d7424fc"), ("audio24k-cpu.entropy", "12149b41"))
+"""Context models (id, hash) format 4 writes as a number (position + 1, flag KNOWN_CTX): append only;
+every context model rotcodec bundles is here (a test checks it)."""
 _F4_CODING, _F4_KNOWN_MODEL, _F4_SAME_RATE, _F4_FLOAT_FPS, _F4_HASH16 = 0x03, 0x04, 0x08, 0x10, 0x20
-_F4_RESERVED = 0xC0
+_F4_KNOWN_CTX, _F4_RESERVED = 0x40, 0x80
 _SHAPE4 = struct.Struct("<H")  # channels - 1 | (n_q - 1) << 6 | (bits - 1) << 12
 _F64 = struct.Struct("<d")
 _MAX_VARINT = 10  # bytes: 70 bits, more than any field holds
@@ -392,14 +402,23 @@ def _pack_hash(digits: str) -> bytes:
     return _BYTE.pack(len(digits)) + bytes.fromhex(digits + "0" * (len(digits) % 2))
 
 
-def _encode_header(header: Header, version: int = FORMAT_VERSION, payload_size: int | None = None) -> bytes:
+def _known_context(header: Header) -> int:
+    """The number (1..) of ``header``'s context model in :data:`KNOWN_CONTEXT_MODELS`, else 0."""
+    pair = (header.context_model, header.context_hash)
+    return KNOWN_CONTEXT_MODELS.index(pair) + 1 if pair in KNOWN_CONTEXT_MODELS else 0
+
+
+def _encode_header(header: Header, version: int = FORMAT_VERSION, payload_size: int | None = None,
+                   known_ctx: bool = True) -> bytes:
     """Everything from the magic to the end of the header CRC, for a format-``version`` file
-    (``payload_size``: the payload's bytes, which an entropy-coded header records)."""
+    (``payload_size``: the payload's bytes, which an entropy-coded header records; ``known_ctx``
+    False: format 4's long form of a known context model, which only the reader uses)."""
     if not isinstance(header, Header):
         raise TypeError(f"header must be a Header, got {type(header).__name__}")
     version = _check_version(version)
+    ctx_number = _known_context(header) if version == 4 and known_ctx else 0
     if version == 4:
-        raw = _encode_v4(header)
+        raw = _encode_v4(header, ctx_number)
     elif version == 2:
         if header.coding != PAYLOAD_BITPACKED:
             raise ValueError("format 2 holds bit-packed codes only; write entropy-coded files as format 3 or 4")
@@ -417,8 +436,11 @@ def _encode_header(header: Header, version: int = FORMAT_VERSION, payload_size: 
     if header.coding == PAYLOAD_ENTROPY:
         if payload_size is None or not 0 <= payload_size <= _max_payload(header):
             raise ValueError(f"entropy-coded payload of {payload_size} bytes for {header.num_codes} codes")
-        ctx = b"" if header.context_model == _own_context_model(header.model) else header.context_model.encode("utf-8")
-        raw += _BYTE.pack(len(ctx)) + ctx + _pack_hash(header.context_hash) + _varint(payload_size)
+        if ctx_number:
+            raw += _BYTE.pack(ctx_number) + _varint(payload_size)
+        else:
+            ctx = b"" if header.context_model == _own_context_model(header.model) else header.context_model.encode()
+            raw += _BYTE.pack(len(ctx)) + ctx + _pack_hash(header.context_hash) + _varint(payload_size)
     return raw + _CRC.pack(zlib.crc32(raw))
 
 
@@ -452,10 +474,10 @@ def _known_model(model: str) -> tuple[int, int] | None:
     return KNOWN_MODELS.index(name) + 1, int(version)
 
 
-def _encode_v4(header: Header) -> bytes:
-    """Format 4 from the magic to the end of the weights hash (the entropy fields and the CRC follow
-    as in format 3)."""
-    flags = header.coding
+def _encode_v4(header: Header, ctx_number: int = 0) -> bytes:
+    """Format 4 from the magic to the end of the weights hash (the entropy fields and the CRC follow;
+    ``ctx_number`` > 0 sets KNOWN_CTX)."""
+    flags = header.coding | (_F4_KNOWN_CTX if ctx_number else 0)
     out = bytearray(_SHAPE4.pack((header.channels - 1) | (header.n_q - 1) << 6 | (header.bits - 1) << 12))
     out += _varint(header.sample_rate)
     if header.original_sample_rate == header.sample_rate:
@@ -697,16 +719,23 @@ def _read_varint(f: IO[bytes], what: str, limit: int = _MAX_VARINT) -> tuple[byt
     raise FormatError(f"invalid .rcq header: {what} of more than {limit} bytes")
 
 
-def _read_context_tail(f: IO[bytes]) -> tuple[bytes, bytes, str, int]:
-    """The entropy-coded header's last fields (formats 3 and 4): ``(their raw bytes, the context
-    model id's bytes (empty: the model's own), its hash digits, the payload size)``."""
-    ctx_len = _read_exact(f, 1, "header (context model id length)")
-    ctx = _read_exact(f, ctx_len[0], "header (context model id)")
-    hash_raw, digits = _read_hash(f, "context model hash")
+def _read_context_tail(f: IO[bytes], known: bool = False) -> tuple[bytes, bytes | None, str, int]:
+    """The entropy-coded header's last fields (formats 3 and 4; ``known``: format 4's KNOWN_CTX
+    form): ``(their raw bytes, the context model id's bytes (empty: the model's own; None: a
+    KNOWN_CTX number this rotcodec does not know), its hash digits, the payload size)``."""
+    if known:  # the number is checked after the header CRC (None: not a known number)
+        head = _read_exact(f, 1, "header (context model number)")
+        ctx_id, digits = KNOWN_CONTEXT_MODELS[head[0] - 1] if 1 <= head[0] <= len(KNOWN_CONTEXT_MODELS) else ("", "")
+        ctx = ctx_id.encode() if ctx_id else None
+    else:
+        ctx_len = _read_exact(f, 1, "header (context model id length)")
+        ctx = _read_exact(f, ctx_len[0], "header (context model id)")
+        hash_raw, digits = _read_hash(f, "context model hash")
+        head, digits = ctx_len + ctx + hash_raw, _check_hash(digits, hash_raw[0], "context model hash")
     size_raw, size = _read_varint(f, "payload size", 5)
     if size_raw != _varint(size):
         raise FormatError("invalid .rcq header: payload size not in its shortest form")
-    return ctx_len + ctx + hash_raw + size_raw, ctx, _check_hash(digits, hash_raw[0], "context model hash"), size
+    return head + size_raw, ctx, digits, size
 
 
 def _check_crc(f: IO[bytes], raw: bytes) -> None:
@@ -770,12 +799,15 @@ def _read_header_v4(f: IO[bytes]) -> tuple[Header, int | None]:
         parts.append(hash_raw)
         digits = _check_hash(digits, hash_raw[0], "weights hash")
     coding = flags & _F4_CODING
-    tail = _read_context_tail(f) if coding == PAYLOAD_ENTROPY else None
+    tail = _read_context_tail(f, bool(flags & _F4_KNOWN_CTX)) if coding == PAYLOAD_ENTROPY else None
     raw = b"".join(parts) + (tail[0] if tail else b"")
     _check_crc(f, raw)
     if flags & _F4_RESERVED:
         raise FormatError(f"unsupported .rcq format-4 flags {flags:#04x}; upgrade rotcodec to read it")
     _check_coding(coding)
+    if tail and tail[1] is None:
+        raise FormatError(f"invalid .rcq header: context model number {tail[0][0]} is not one this rotcodec "
+                          f"knows (1 to {len(KNOWN_CONTEXT_MODELS)}); upgrade rotcodec to read it")
     if flags & _F4_KNOWN_MODEL:
         if not 1 <= known <= len(KNOWN_MODELS):
             raise FormatError(f"invalid .rcq header: model number {known} is not one this rotcodec knows "
@@ -789,11 +821,11 @@ def _read_header_v4(f: IO[bytes]) -> tuple[Header, int | None]:
         raise FormatError("invalid .rcq header: field 'hop' must be at least 1")
     fields.update(model_hash=digits, frame_rate=frame_rate if hop is None else fields["sample_rate"] / hop)
     header, size = _with_payload(fields, coding, tail)
-    try:
-        canonical = _encode_header(header, 4, size)[:-_CRC.size]
+    try:  # the one encoding, or the long form of a known context model (format 4 before KNOWN_CTX)
+        canonical = {_encode_header(header, 4, size, known_ctx)[:-_CRC.size] for known_ctx in (True, False)}
     except ValueError:
-        canonical = b""
-    if canonical != raw:
+        canonical = set()
+    if raw not in canonical:
         raise FormatError("invalid .rcq header: a format-4 value not in its one encoding "
                           "(a longer varint or flag form than needed)")
     return header, size
