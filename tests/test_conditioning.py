@@ -131,10 +131,10 @@ def test_decompress_divides_the_gains_out(tiny):
     _, codes, gains = loads_gains(data)
     assert gains.shape == (2, 3)
     wav, _ = rotcodec.decompress(data, tiny)
-    ref = rotcodec.decode(codes, tiny, length=x.shape[-1])  # the reference level
+    ref = rotcodec.decode(codes, model=tiny, length=x.shape[-1])  # the reference level
     block = GAIN_FRAMES * tiny.hop_length
     assert torch.allclose(wav, apply_gains(ref, torch.from_numpy(gains), block, inverse=True), atol=1e-6)
-    assert torch.allclose(rotcodec.decode(codes, tiny, length=x.shape[-1], gains=gains), wav, atol=1e-6)
+    assert torch.allclose(rotcodec.decode(codes, model=tiny, length=x.shape[-1], gains=gains), wav, atol=1e-6)
     # condition=False: the raw model path, a file without gains
     raw = rotcodec.compress(x, 16000, tiny, condition=False)
     assert read_header(io.BytesIO(raw)).gain_frames == 0 and gains_of(raw).shape == (2, 0)

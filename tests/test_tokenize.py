@@ -113,11 +113,11 @@ def test_npy_tokens_and_detokenize_round_trip(corpus, tmp_path, model_path):
     # the same audio as decoding the codes and gains through the API
     wav, _ = sf.read(back / "one.wav", dtype="float32")
     gains, gain_frames = load_gains(out / "one.npy", read_manifest(out)["one.wav"])
-    ref = rotcodec.decode(load_codes(out / "one.npy"), model_path, sample_rate=16000, length=9000,
+    ref = rotcodec.decode(load_codes(out / "one.npy"), model=model_path, sample_rate=16000, length=9000,
                           gains=gains, gain_frames=gain_frames)[0]
     assert np.abs(wav - np.clip(ref.numpy(), -1, 1)).max() < 2e-4
     # without the gains the codes decode at the reference level, not the file's
-    plain = rotcodec.decode(load_codes(out / "one.npy"), model_path, sample_rate=16000, length=9000)[0]
+    plain = rotcodec.decode(load_codes(out / "one.npy"), model=model_path, sample_rate=16000, length=9000)[0]
     assert not np.allclose(plain.numpy(), ref.numpy(), atol=1e-3)
 
 
