@@ -822,10 +822,12 @@ def _read_header_v4(f: IO[bytes]) -> tuple[Header, int | None]:
     fields.update(model_hash=digits, frame_rate=frame_rate if hop is None else fields["sample_rate"] / hop)
     header, size = _with_payload(fields, coding, tail)
     try:  # the one encoding, or the long form of a known context model (format 4 before KNOWN_CTX)
-        canonical = {_encode_header(header, 4, size, known_ctx)[:-_CRC.size] for known_ctx in (True, False)}
+        canonical = _encode_header(header, 4, size)[:-_CRC.size]
+        if canonical != raw and _known_context(header):
+            canonical = _encode_header(header, 4, size, known_ctx=False)[:-_CRC.size]
     except ValueError:
-        canonical = set()
-    if raw not in canonical:
+        canonical = b""
+    if canonical != raw:
         raise FormatError("invalid .rcq header: a format-4 value not in its one encoding "
                           "(a longer varint or flag form than needed)")
     return header, size
