@@ -3,8 +3,9 @@
 Reads the bit-packed test files that ``benchmarks/entropy_bits.py`` cached (``--cache``, by weights
 hash, set and rate; ``--sets``) and token folders of ``rotcodec tokenize --format npy`` (``--tokens``,
 e.g. the ``valid`` halves of the training folders: voices the context model has heard, not these
-clips), and prints, for each set and context model, the mean exact code length (bits a code, first
-channel, under the integer tables) over all stages and by stage; ``--csv`` writes the same as rows::
+clips), and prints, for each set and context model, the mean exact code length (bits a code under
+the integer tables; the cached files' first channel, every channel of the token files, as the fit
+reads them) over all stages and by stage; ``--csv`` writes the same as rows::
 
     python benchmarks/context_bits.py rotcodec/pretrained/stft16k-cpu.entropy.npz runs/entropy16/wd10.npz \\
         --cache runs/entropy16/test/8150317d9ae164e7 --sets unseen16k,unseenx16k --kbps 6.0 \\
@@ -19,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from rotcodec.entropy.fit import load_tokens
 from rotcodec.entropy.model import load_context_model
 from rotcodec.io.container import loads
 
@@ -30,13 +32,9 @@ def cached_codes(cache: str, set_name: str, kbps: str) -> list[np.ndarray]:
 
 
 def token_codes(folder: str, stages: int) -> list[np.ndarray]:
-    """First-channel codes ``[1, stages, F]`` of every ``.npy`` token file in ``folder``."""
-    out = []
-    for path in sorted(Path(folder).rglob("*.npy")):
-        codes = np.load(path, allow_pickle=False)
-        if codes.ndim == 3 and codes.shape[1] >= stages and codes.shape[2] > 0:
-            out.append(codes[:1, :stages].astype(np.int64))
-    return out
+    """Codes ``[1, stages, F]`` of every ``.npy`` token file in ``folder``, each channel one array
+    (as the fit reads them: :func:`rotcodec.entropy.fit.load_tokens`)."""
+    return [a.T[None].astype(np.int64) for a in load_tokens([folder], stages)]
 
 
 def stage_bits(model, codes: list[np.ndarray]) -> np.ndarray:
